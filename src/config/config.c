@@ -1,0 +1,366 @@
+/*
+ * config.c - the settings table and the three parsers over it (file,
+ * environment, flags). Adding a setting means adding one row to
+ * config_entries[] and one field to struct config.
+ */
+#include "config.h"
+
+#include "../base/err.h"
+#include "../base/limits.h"
+#include "../base/mem.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_type {
+    CONFIG_STRING, /* char * field; "" is allowed */
+    CONFIG_INT,    /* int64_t field within [minimum, maximum] */
+};
+
+struct config_entry {
+    const char *key;          /* name in the config file; flag and env derive from it */
+    enum config_type type;    /* how the text value is parsed */
+    size_t offset;            /* offset of the field in struct config */
+    const char *default_text; /* CONFIG_STRING: default value */
+    int64_t default_number;   /* CONFIG_INT: default value */
+    int64_t minimum;          /* CONFIG_INT: smallest allowed value */
+    int64_t maximum;          /* CONFIG_INT: largest allowed value */
+    const char *help;         /* one sentence for --help */
+};
+
+
+static const struct config_entry config_entries[] = {
+    {"listen", CONFIG_STRING, offsetof(struct config, listen), "127.0.0.1:8080", 0, 0, 0,
+     "Address and port to serve HTTP on (port 0 picks a free port, which is logged)."},
+    {"data_dir", CONFIG_STRING, offsetof(struct config, data_dir), "./docket-data", 0, 0, 0,
+     "Directory holding the event log and the database; created if missing."},
+    {"log_level", CONFIG_STRING, offsetof(struct config, log_level), "info", 0, 0, 0,
+     "Lowest level of log line written to stderr: debug, info, warn or error."},
+    {"tls_cert", CONFIG_STRING, offsetof(struct config, tls_cert), "", 0, 0, 0,
+     "PEM certificate chain file; with tls_key set, the listener speaks HTTPS."},
+    {"tls_key", CONFIG_STRING, offsetof(struct config, tls_key), "", 0, 0, 0,
+     "PEM private key file matching tls_cert."},
+    {"max_connections", CONFIG_INT, offsetof(struct config, max_connections),
+     NULL, LIMIT_CONNECTIONS_DEFAULT, 1, LIMIT_CONNECTIONS_MAX,
+     "Open connections allowed at once; further ones are answered 503 and closed."},
+    {"http.max_body_bytes", CONFIG_INT, offsetof(struct config, http_max_body_bytes),
+     NULL, LIMIT_HTTP_BODY_BYTES_DEFAULT, 0, LIMIT_HTTP_BODY_BYTES_MAX,
+     "Largest request body accepted; larger ones are answered 413."},
+    {"http.header_timeout_ms", CONFIG_INT, offsetof(struct config, http_header_timeout_ms),
+     NULL, LIMIT_HTTP_HEADER_TIMEOUT_MS_DEFAULT, 100, 3600000,
+     "Milliseconds a client has to send a request's headers before 408."},
+    {"http.body_timeout_ms", CONFIG_INT, offsetof(struct config, http_body_timeout_ms),
+     NULL, LIMIT_HTTP_BODY_TIMEOUT_MS_DEFAULT, 100, 3600000,
+     "Milliseconds allowed between two reads of a request body before 408."},
+    {"http.idle_timeout_ms", CONFIG_INT, offsetof(struct config, http_idle_timeout_ms),
+     NULL, LIMIT_HTTP_IDLE_TIMEOUT_MS_DEFAULT, 100, 86400000,
+     "Milliseconds an idle keep-alive connection is kept open."},
+    {"shutdown_grace_ms", CONFIG_INT, offsetof(struct config, shutdown_grace_ms),
+     NULL, LIMIT_SHUTDOWN_GRACE_MS_DEFAULT, 0, 3600000,
+     "Milliseconds in-flight requests may take to finish after SIGTERM."},
+};
+
+#define CONFIG_ENTRY_COUNT (sizeof config_entries / sizeof config_entries[0])
+
+static void config_error_set(struct config_error *error, const char *format, const char *a,
+                             const char *b) {
+    if (error == NULL) return;
+    snprintf(error->message, sizeof error->message, format, a, b);
+}
+
+static const struct config_entry *config_find(const char *key, size_t key_length) {
+    for (size_t index = 0; index < CONFIG_ENTRY_COUNT; index++) {
+        const char *name = config_entries[index].key;
+        if (strlen(name) == key_length && memcmp(name, key, key_length) == 0) {
+            return &config_entries[index];
+        }
+    }
+    return NULL;
+}
+
+/* "http.max_body_bytes" -> "http-max-body-bytes" (flag) or "HTTP_MAX_BODY_BYTES" (env). */
+static void config_derive(const char *key, char *out, size_t out_size, int for_env) {
+    size_t length = 0;
+    for (const char *cursor = key; *cursor && length + 1 < out_size; cursor++) {
+        char c = *cursor;
+        if (c == '.' || c == '_') c = for_env ? '_' : '-';
+        else if (for_env && c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+        out[length++] = c;
+    }
+    out[length] = '\0';
+}
+
+static int config_apply(struct config *config, const struct config_entry *entry, const char *value,
+                        struct config_error *error) {
+    char *field = (char *)config + entry->offset;
+    if (entry->type == CONFIG_STRING) {
+        char *copy = mem_strdup(value);
+        if (copy == NULL) return ERR_NOMEM;
+        mem_free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long number = strtoll(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0') {
+        config_error_set(error, "setting '%s' needs a whole number, got '%s'", entry->key, value);
+        return ERR_CONFIG;
+    }
+    if (number < entry->minimum || number > entry->maximum) {
+        char range[64];
+        snprintf(range, sizeof range, "%lld..%lld", (long long)entry->minimum,
+                 (long long)entry->maximum);
+        config_error_set(error, "setting '%s' must be within %s", entry->key, range);
+        return ERR_CONFIG;
+    }
+    *(int64_t *)field = number;
+    return 0;
+}
+
+int config_set(struct config *config, const char *key, const char *value,
+               struct config_error *error) {
+    const struct config_entry *entry = config_find(key, strlen(key));
+    if (entry == NULL) {
+        config_error_set(error, "unknown setting '%s'%s", key, "");
+        return ERR_CONFIG;
+    }
+    return config_apply(config, entry, value, error);
+}
+
+int config_init(struct config *config) {
+    memset(config, 0, sizeof *config);
+    for (size_t index = 0; index < CONFIG_ENTRY_COUNT; index++) {
+        const struct config_entry *entry = &config_entries[index];
+        char *field = (char *)config + entry->offset;
+        if (entry->type == CONFIG_INT) {
+            *(int64_t *)field = entry->default_number;
+            continue;
+        }
+        int rc = config_apply(config, entry, entry->default_text, NULL);
+        if (rc != 0) {
+            config_free(config);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void config_free(struct config *config) {
+    for (size_t index = 0; index < CONFIG_ENTRY_COUNT; index++) {
+        if (config_entries[index].type != CONFIG_STRING) continue;
+        char **field = (char **)((char *)config + config_entries[index].offset);
+        mem_free(*field);
+        *field = NULL;
+    }
+}
+
+static char *config_trim(char *text) {
+    while (*text == ' ' || *text == '\t') text++;
+    size_t length = strlen(text);
+    while (length > 0 && (text[length - 1] == ' ' || text[length - 1] == '\t' ||
+                          text[length - 1] == '\r' || text[length - 1] == '\n')) {
+        text[--length] = '\0';
+    }
+    return text;
+}
+
+/* One "key = value" line of the config file; '#' starts a comment line. */
+static int config_file_line(struct config *config, char *line, const char *path, int number,
+                            struct config_error *error) {
+    char *text = config_trim(line);
+    if (*text == '\0' || *text == '#') return 0;
+    char *equals = strchr(text, '=');
+    char where[300];
+    snprintf(where, sizeof where, "%s line %d", path, number);
+    if (equals == NULL) {
+        config_error_set(error, "%s: expected 'key = value'%s", where, "");
+        return ERR_CONFIG;
+    }
+    *equals = '\0';
+    char *key = config_trim(text);
+    char *value = config_trim(equals + 1);
+    size_t value_length = strlen(value);
+    if (value_length >= 2 && value[0] == '"' && value[value_length - 1] == '"') {
+        value[value_length - 1] = '\0';
+        value++;
+    }
+    if (config_find(key, strlen(key)) == NULL) {
+        config_error_set(error, "unknown setting '%s' in %s", key, where);
+        return ERR_CONFIG;
+    }
+    int rc = config_set(config, key, value, error);
+    if (rc == ERR_CONFIG && error != NULL) {
+        size_t used = strlen(error->message);
+        snprintf(error->message + used, sizeof error->message - used, " (%s)", where);
+    }
+    return rc;
+}
+
+static int config_load_file(struct config *config, const char *path, struct config_error *error) {
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        config_error_set(error, "cannot open config file '%s': %s", path, strerror(errno));
+        return ERR_CONFIG;
+    }
+    char line[LIMIT_CONFIG_LINE_BYTES];
+    int number = 0;
+    int rc = 0;
+    long total = 0;
+    while (rc == 0 && fgets(line, sizeof line, file) != NULL) {
+        number++;
+        total += (long)strlen(line);
+        if (total > LIMIT_CONFIG_FILE_BYTES) {
+            config_error_set(error, "config file '%s' is larger than the limit%s", path, "");
+            rc = ERR_CONFIG;
+            break;
+        }
+        if (strchr(line, '\n') == NULL && !feof(file)) {
+            char where[32];
+            snprintf(where, sizeof where, "%d", number);
+            config_error_set(error, "config file '%s' line %s is too long", path, where);
+            rc = ERR_CONFIG;
+            break;
+        }
+        rc = config_file_line(config, line, path, number, error);
+    }
+    fclose(file);
+    return rc;
+}
+
+static const char *config_env_get(char *const *environment, const char *name) {
+    if (environment == NULL) return NULL;
+    size_t name_length = strlen(name);
+    for (char *const *entry = environment; *entry != NULL; entry++) {
+        if (strncmp(*entry, name, name_length) == 0 && (*entry)[name_length] == '=') {
+            return *entry + name_length + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Rejects DOCKET_* variables that name no setting: a typo must not be ignored. */
+static int config_load_environment(struct config *config, char *const *environment,
+                                   struct config_error *error) {
+    if (environment == NULL) return 0;
+    for (char *const *entry = environment; *entry != NULL; entry++) {
+        if (strncmp(*entry, "DOCKET_", 7) != 0) continue;
+        const char *equals = strchr(*entry, '=');
+        if (equals == NULL) continue;
+        char name[128];
+        size_t name_length = (size_t)(equals - *entry);
+        if (name_length >= sizeof name) name_length = sizeof name - 1;
+        memcpy(name, *entry, name_length);
+        name[name_length] = '\0';
+        if (strcmp(name, "DOCKET_CONFIG") == 0) continue;
+        const struct config_entry *match = NULL;
+        for (size_t index = 0; index < CONFIG_ENTRY_COUNT && match == NULL; index++) {
+            char derived[128];
+            config_derive(config_entries[index].key, derived, sizeof derived, 1);
+            if (strcmp(derived, name + 7) == 0) match = &config_entries[index];
+        }
+        if (match == NULL) {
+            config_error_set(error, "unknown environment variable '%s'%s", name, "");
+            return ERR_CONFIG;
+        }
+        int rc = config_apply(config, match, equals + 1, error);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static const struct config_entry *config_find_flag(const char *flag, size_t flag_length) {
+    for (size_t index = 0; index < CONFIG_ENTRY_COUNT; index++) {
+        char derived[128];
+        config_derive(config_entries[index].key, derived, sizeof derived, 0);
+        if (strlen(derived) == flag_length && memcmp(derived, flag, flag_length) == 0) {
+            return &config_entries[index];
+        }
+    }
+    return NULL;
+}
+
+/* Walks argv once; `only_config` picks out --config so the file loads first. */
+static int config_load_flags(struct config *config, int argc, char *const *argv, int only_config,
+                             const char **config_path, struct config_error *error) {
+    for (int index = 0; index < argc; index++) {
+        const char *argument = argv[index];
+        if (strncmp(argument, "--", 2) != 0) {
+            config_error_set(error, "unexpected argument '%s'%s", argument, "");
+            return ERR_CONFIG;
+        }
+        const char *name = argument + 2;
+        const char *equals = strchr(name, '=');
+        size_t name_length = equals != NULL ? (size_t)(equals - name) : strlen(name);
+        const char *value = equals != NULL ? equals + 1 : NULL;
+        if (value == NULL) {
+            if (index + 1 >= argc) {
+                config_error_set(error, "flag '%s' needs a value%s", argument, "");
+                return ERR_CONFIG;
+            }
+            value = argv[++index];
+        }
+        int is_config = name_length == 6 && memcmp(name, "config", 6) == 0;
+        if (is_config) {
+            if (only_config) *config_path = value;
+            continue;
+        }
+        const struct config_entry *entry = config_find_flag(name, name_length);
+        if (entry == NULL) {
+            config_error_set(error, "unknown flag '%s' (see --help)%s", argument, "");
+            return ERR_CONFIG;
+        }
+        if (only_config) continue;
+        int rc = config_apply(config, entry, value, error);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+int config_load(struct config *config, int argc, char *const *argv, char *const *environment,
+                struct config_error *error) {
+    const char *config_path = config_env_get(environment, "DOCKET_CONFIG");
+    int rc = config_load_flags(config, argc, argv, 1, &config_path, error);
+    if (rc != 0) return rc;
+    if (config_path != NULL && *config_path != '\0') {
+        rc = config_load_file(config, config_path, error);
+        if (rc != 0) return rc;
+    }
+    rc = config_load_environment(config, environment, error);
+    if (rc != 0) return rc;
+    return config_load_flags(config, argc, argv, 0, &config_path, error);
+}
+
+void config_print_help(FILE *stream) {
+    fprintf(stream, "Settings (flag, environment variable, default):\n");
+    fprintf(stream, "  --config FILE  (DOCKET_CONFIG)\n      Read settings from FILE ('key = "
+                    "value' lines) before the environment and flags.\n");
+    for (size_t index = 0; index < CONFIG_ENTRY_COUNT; index++) {
+        const struct config_entry *entry = &config_entries[index];
+        char flag[128];
+        char env[128];
+        config_derive(entry->key, flag, sizeof flag, 0);
+        config_derive(entry->key, env, sizeof env, 1);
+        if (entry->type == CONFIG_INT) {
+            fprintf(stream, "  --%s N  (DOCKET_%s, default %lld)\n      %s\n", flag, env,
+                    (long long)entry->default_number, entry->help);
+        } else {
+            fprintf(stream, "  --%s TEXT  (DOCKET_%s, default \"%s\")\n      %s\n", flag, env,
+                    entry->default_text, entry->help);
+        }
+    }
+}
+
+void config_print(const struct config *config, FILE *stream) {
+    for (size_t index = 0; index < CONFIG_ENTRY_COUNT; index++) {
+        const struct config_entry *entry = &config_entries[index];
+        const char *field = (const char *)config + entry->offset;
+        if (entry->type == CONFIG_STRING) {
+            fprintf(stream, "%s = \"%s\"\n", entry->key, *(char *const *)field);
+        } else {
+            fprintf(stream, "%s = %lld\n", entry->key, (long long)*(const int64_t *)field);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * config.h - Docket's settings, described once in a declarative table.
+ *
+ * Each setting has a key ("http.max_body_bytes"), from which its command-line
+ * flag ("--http-max-body-bytes") and environment variable
+ * ("DOCKET_HTTP_MAX_BODY_BYTES") are derived, a type, a default, bounds and a
+ * help sentence. Parsing, --help and unknown-key errors all come from the one
+ * table (the Fluent Bit config-map idea). Precedence, lowest first:
+ * defaults < config file (--config / DOCKET_CONFIG) < environment < flags.
+ */
+#ifndef DOCKET_CONFIG_CONFIG_H
+#define DOCKET_CONFIG_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct config {
+    char *listen;                  /* HOST:PORT of the HTTP listener; port 0 = any free port */
+    char *data_dir;                /* directory for the log and the database */
+    char *log_level;               /* debug | info | warn | error */
+    char *tls_cert;                /* PEM certificate chain; with tls_key the listener speaks TLS */
+    char *tls_key;                 /* PEM private key for tls_cert */
+    int64_t max_connections;       /* open connections; more are answered 503 */
+    int64_t http_max_body_bytes;   /* request body ceiling (413 beyond) */
+    int64_t http_header_timeout_ms; /* time allowed to send a request's headers (408 beyond) */
+    int64_t http_body_timeout_ms;  /* time allowed between body reads (408 beyond) */
+    int64_t http_idle_timeout_ms;  /* keep-alive connections idle longer are closed */
+    int64_t shutdown_grace_ms;     /* in-flight work allowed to finish after SIGTERM */
+};
+
+/* A parse failure: the sentence to print and the setting it concerns. */
+struct config_error {
+    char message[256]; /* "unknown setting 'foo' in docket.conf line 3" */
+};
+
+/* Fills every field with its default. */
+int config_init(struct config *config);
+void config_free(struct config *config);
+
+/* Applies the config file (if any), then `environment` (NULL-terminated
+ * "NAME=value" strings, like environ), then the flags argv[0..argc). Flags
+ * that are not settings are errors. Returns 0, ERR_CONFIG (with `error`
+ * filled) or ERR_NOMEM. */
+int config_load(struct config *config, int argc, char *const *argv, char *const *environment,
+                struct config_error *error);
+
+/* Sets one setting by key from text, as the file, environment and flags do. */
+int config_set(struct config *config, const char *key, const char *value,
+               struct config_error *error);
+
+/* Prints every setting: flag, environment variable, default and help. */
+void config_print_help(FILE *stream);
+
+/* Prints the effective configuration as a config file would hold it. */
+void config_print(const struct config *config, FILE *stream);
+
+#endif

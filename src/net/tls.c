@@ -1,0 +1,172 @@
+/*
+ * tls.c - mbedtls glue: certificate loading, per-session memory BIOs, and the
+ * handshake/read/write loop. TLS 1.2 and 1.3 are both enabled (mbedtls' own
+ * defaults); PSA crypto is initialised once, as mbedtls 3.6 requires for 1.3.
+ */
+#include "tls.h"
+
+#include "../base/check.h"
+#include "../base/err.h"
+
+#include <mbedtls/error.h>
+#include <psa/crypto.h>
+#include <string.h>
+
+/* Ciphertext buffered per session in each direction. A TLS record is at most
+ * ~16.7 KiB; four records of slack each way is plenty. */
+#define TLS_BUFFER_LIMIT (256u * 1024)
+
+static int tls_psa_ready = 0; /* psa_crypto_init() succeeded once */
+
+static void tls_error_text(int code, char *error, size_t error_size) {
+    char text[160];
+    mbedtls_strerror(code, text, sizeof text);
+    snprintf(error + strlen(error), error_size - strlen(error), ": %s (-0x%04x)", text,
+             (unsigned)-code);
+}
+
+int tls_server_config_init(struct tls_server_config *config, const char *certificate_path,
+                           const char *key_path, char *error, size_t error_size) {
+    error[0] = '\0';
+    if (!tls_psa_ready) {
+        if (psa_crypto_init() != PSA_SUCCESS) {
+            snprintf(error, error_size, "PSA crypto initialisation failed");
+            return ERR_TLS;
+        }
+        tls_psa_ready = 1;
+    }
+    mbedtls_ssl_config_init(&config->ssl_config);
+    mbedtls_x509_crt_init(&config->certificate);
+    mbedtls_pk_init(&config->private_key);
+    mbedtls_entropy_init(&config->entropy);
+    mbedtls_ctr_drbg_init(&config->drbg);
+    int rc = mbedtls_ctr_drbg_seed(&config->drbg, mbedtls_entropy_func, &config->entropy,
+                                   (const unsigned char *)"docket", 6);
+    if (rc != 0) {
+        snprintf(error, error_size, "cannot seed the random generator");
+        goto fail;
+    }
+    rc = mbedtls_x509_crt_parse_file(&config->certificate, certificate_path);
+    if (rc != 0) {
+        snprintf(error, error_size, "cannot load certificate '%s'", certificate_path);
+        goto fail;
+    }
+    rc = mbedtls_pk_parse_keyfile(&config->private_key, key_path, NULL, mbedtls_ctr_drbg_random,
+                                  &config->drbg);
+    if (rc != 0) {
+        snprintf(error, error_size, "cannot load private key '%s'", key_path);
+        goto fail;
+    }
+    rc = mbedtls_ssl_config_defaults(&config->ssl_config, MBEDTLS_SSL_IS_SERVER,
+                                     MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc != 0) {
+        snprintf(error, error_size, "cannot set TLS defaults");
+        goto fail;
+    }
+    mbedtls_ssl_conf_rng(&config->ssl_config, mbedtls_ctr_drbg_random, &config->drbg);
+    mbedtls_ssl_conf_min_tls_version(&config->ssl_config, MBEDTLS_SSL_VERSION_TLS1_2);
+    rc = mbedtls_ssl_conf_own_cert(&config->ssl_config, &config->certificate,
+                                   &config->private_key);
+    if (rc != 0) {
+        snprintf(error, error_size, "certificate and key do not match");
+        goto fail;
+    }
+    return 0;
+fail:
+    tls_error_text(rc, error, error_size);
+    tls_server_config_free(config);
+    return ERR_TLS;
+}
+
+void tls_server_config_free(struct tls_server_config *config) {
+    mbedtls_ssl_config_free(&config->ssl_config);
+    mbedtls_x509_crt_free(&config->certificate);
+    mbedtls_pk_free(&config->private_key);
+    mbedtls_ctr_drbg_free(&config->drbg);
+    mbedtls_entropy_free(&config->entropy);
+}
+
+static int tls_bio_send(void *context, const unsigned char *data, size_t length) {
+    struct tls_session *session = context;
+    if (buf_append(&session->out, data, length) != 0) return MBEDTLS_ERR_SSL_WANT_WRITE;
+    return (int)length;
+}
+
+static int tls_bio_recv(void *context, unsigned char *data, size_t length) {
+    struct tls_session *session = context;
+    size_t available = session->in.length - session->in_offset;
+    if (available == 0) return MBEDTLS_ERR_SSL_WANT_READ;
+    if (length > available) length = available;
+    memcpy(data, session->in.data + session->in_offset, length);
+    session->in_offset += length;
+    if (session->in_offset == session->in.length) {
+        buf_reset(&session->in);
+        session->in_offset = 0;
+    }
+    return (int)length;
+}
+
+int tls_session_init(struct tls_session *session, struct tls_server_config *config) {
+    memset(session, 0, sizeof *session);
+    buf_init(&session->in, TLS_BUFFER_LIMIT);
+    buf_init(&session->out, TLS_BUFFER_LIMIT);
+    mbedtls_ssl_init(&session->ssl);
+    if (mbedtls_ssl_setup(&session->ssl, &config->ssl_config) != 0) {
+        tls_session_free(session);
+        return ERR_TLS;
+    }
+    mbedtls_ssl_set_bio(&session->ssl, session, tls_bio_send, tls_bio_recv, NULL);
+    return 0;
+}
+
+void tls_session_free(struct tls_session *session) {
+    mbedtls_ssl_free(&session->ssl);
+    buf_free(&session->in);
+    buf_free(&session->out);
+}
+
+int tls_session_feed(struct tls_session *session, const char *data, size_t length) {
+    if (session->in_offset > 0) {
+        buf_consume(&session->in, session->in_offset);
+        session->in_offset = 0;
+    }
+    return buf_append(&session->in, data, length);
+}
+
+int tls_session_read(struct tls_session *session, char *plain, size_t plain_size) {
+    CHECK(plain_size > 0);
+    if (session->peer_closed) return ERR_CLOSED;
+    if (!session->handshake_done) {
+        int rc = mbedtls_ssl_handshake(&session->ssl);
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
+        if (rc != 0) return ERR_TLS;
+        session->handshake_done = 1;
+    }
+    for (;;) {
+        int rc = mbedtls_ssl_read(&session->ssl, (unsigned char *)plain, plain_size);
+        if (rc > 0) return rc;
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
+        /* TLS 1.3 post-handshake messages: keep reading. */
+        if (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) continue;
+        if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || rc == 0) {
+            session->peer_closed = 1;
+            return ERR_CLOSED;
+        }
+        return ERR_TLS;
+    }
+}
+
+int tls_session_write(struct tls_session *session, const char *plain, size_t length) {
+    size_t written = 0;
+    while (written < length) {
+        int rc = mbedtls_ssl_write(&session->ssl, (const unsigned char *)plain + written,
+                                   length - written);
+        if (rc < 0) return rc == MBEDTLS_ERR_SSL_WANT_WRITE ? ERR_LIMIT : ERR_TLS;
+        written += (size_t)rc;
+    }
+    return 0;
+}
+
+void tls_session_close(struct tls_session *session) {
+    mbedtls_ssl_close_notify(&session->ssl);
+}

@@ -665,7 +665,11 @@ static void server_on_grace_expired(uv_timer_t *timer) {
 
 void http_server_shutdown(struct http_server *server, uint64_t grace_ms,
                           void (*on_closed)(struct http_server *server)) {
-    if (server->shutting_down) return;
+    if (server->shutting_down) {
+        /* A second request with no grace (a second SIGTERM) closes everything now. */
+        if (grace_ms == 0) server_on_grace_expired(&server->grace_timer);
+        return;
+    }
     server->shutting_down = 1;
     server->on_closed = on_closed;
     uv_close((uv_handle_t *)&server->listener, server_on_listener_closed);

@@ -70,7 +70,8 @@ int http_server_start(struct http_server *server, uv_loop_t *loop,
 
 /* Stops accepting, lets in-flight requests finish (their responses carry
  * Connection: close), closes idle connections at once, and after grace_ms
- * closes whatever is left. `on_closed` runs when all handles are closed. */
+ * closes whatever is left. `on_closed` runs when all handles are closed.
+ * Called again with grace_ms 0, it closes the remaining connections at once. */
 void http_server_shutdown(struct http_server *server, uint64_t grace_ms,
                           void (*on_closed)(struct http_server *server));
 

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 #include <yyjson.h>
@@ -34,6 +35,7 @@ struct server {
     uv_signal_t signal_term;         /* SIGTERM watcher */
     uv_signal_t signal_interrupt;    /* SIGINT watcher */
     int stopping;                    /* a stop signal was received */
+    int64_t started_wall_seconds;    /* Unix time of start, for /metrics */
 };
 
 /* ---- Routes ----------------------------------------------------------- */
@@ -79,6 +81,53 @@ static enum exchange_status server_readyz(struct exchange *exchange) {
     return EXCHANGE_DONE;
 }
 
+/* Prometheus text exposition (format 0.0.4) of the process's counters. */
+static enum exchange_status server_metrics(struct exchange *exchange) {
+    struct server *server = exchange->context;
+    const struct http_server_stats *stats = &server->http.stats;
+    struct response *response = &exchange->response;
+    struct buf *body = &response->body;
+    buf_reset(body);
+    int rc = buf_printf(
+        body,
+        "# HELP docket_build_info Docket version of this process.\n"
+        "# TYPE docket_build_info gauge\n"
+        "docket_build_info{version=\"%s\"} 1\n"
+        "# HELP docket_process_start_time_seconds Unix time the process started.\n"
+        "# TYPE docket_process_start_time_seconds gauge\n"
+        "docket_process_start_time_seconds %lld\n"
+        "# HELP docket_http_connections_open HTTP connections open now.\n"
+        "# TYPE docket_http_connections_open gauge\n"
+        "docket_http_connections_open %llu\n"
+        "# HELP docket_http_connections_total HTTP connections accepted.\n"
+        "# TYPE docket_http_connections_total counter\n"
+        "docket_http_connections_total %llu\n"
+        "# HELP docket_http_connections_rejected_total Connections refused at max_connections.\n"
+        "# TYPE docket_http_connections_rejected_total counter\n"
+        "docket_http_connections_rejected_total %llu\n"
+        "# HELP docket_http_requests_total HTTP requests answered.\n"
+        "# TYPE docket_http_requests_total counter\n"
+        "docket_http_requests_total %llu\n"
+        "# HELP docket_http_timeouts_total Connections ended by a header, body or write deadline.\n"
+        "# TYPE docket_http_timeouts_total counter\n"
+        "docket_http_timeouts_total %llu\n"
+        "# HELP docket_http_request_errors_total Requests refused as malformed or oversized.\n"
+        "# TYPE docket_http_request_errors_total counter\n"
+        "docket_http_request_errors_total %llu\n",
+        DOCKET_VERSION, (long long)server->started_wall_seconds,
+        (unsigned long long)stats->connections_open, (unsigned long long)stats->connections_total,
+        (unsigned long long)stats->connections_rejected, (unsigned long long)stats->requests_total,
+        (unsigned long long)stats->timeouts_total, (unsigned long long)stats->parse_errors_total);
+    if (rc != 0) {
+        response_problem(response, 503, "Out of memory.", NULL, 0);
+        return EXCHANGE_DONE;
+    }
+    response->status = 200;
+    response->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response_header(response, "Cache-Control", "no-store");
+    return EXCHANGE_DONE;
+}
+
 /* Serves the embedded web UI, with ETag revalidation. */
 static enum exchange_status server_asset(struct exchange *exchange) {
     const struct asset *asset = assets_find(exchange->path, exchange->path_length);
@@ -102,6 +151,7 @@ static enum exchange_status server_asset(struct exchange *exchange) {
 static const struct route server_routes[] = {
     {"GET", "/healthz", server_healthz},
     {"GET", "/readyz", server_readyz},
+    {"GET", "/metrics", server_metrics},
 };
 
 /* ---- Lifecycle -------------------------------------------------------- */
@@ -202,6 +252,7 @@ int server_run(const struct config *config) {
     if (server == NULL) return ERR_NOMEM;
     server->config = config;
     server->loop = uv_default_loop();
+    server->started_wall_seconds = (int64_t)time(NULL);
     signal(SIGPIPE, SIG_IGN);
     char quoted[600];
     int rc = server_make_directory(config->data_dir);

@@ -61,7 +61,6 @@ struct http_conn {
     int draining;                  /* server shutting down: close after this response */
     int close_after_write;         /* close (lingering) once the queue is empty */
     int rejected;                  /* accepted only to answer 503 */
-    int linger;                    /* an error response: half-close and drain before closing */
 };
 
 struct http_write {
@@ -173,8 +172,9 @@ static void conn_on_write(uv_write_t *request, int status) {
     }
     if (conn->write_bytes_queued > 0) return;
     if (conn->close_after_write) {
-        if (conn->linger) conn_linger(conn);
-        else conn_close(conn);
+        /* Half-close and drain rather than close: closing a socket with unread input
+         * makes the kernel send a reset, which can destroy the response in flight. */
+        conn_linger(conn);
         return;
     }
     if (conn->phase == HTTP_PHASE_WRITING) conn_process(conn);
@@ -271,7 +271,6 @@ static void conn_send_error(struct http_conn *conn, int status, const char *deta
         return;
     }
     conn->close_after_write = 1;
-    conn->linger = 1;
 }
 
 /* ---- Closing ---------------------------------------------------------- */
@@ -324,7 +323,6 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 static void conn_linger(struct http_conn *conn) {
     conn->close_after_write = 0;
-    conn->linger = 0;
     uv_shutdown_t *request = mem_alloc(sizeof *request);
     if (request == NULL || uv_shutdown(request, (uv_stream_t *)&conn->tcp, conn_on_shutdown) != 0) {
         mem_free(request);

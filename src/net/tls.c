@@ -12,9 +12,13 @@
 #include <psa/crypto.h>
 #include <string.h>
 
-/* Ciphertext buffered per session in each direction. A TLS record is at most
- * ~16.7 KiB; four records of slack each way is plenty. */
-#define TLS_BUFFER_LIMIT (256u * 1024)
+/* Ciphertext received and not yet decrypted. A TLS record is at most ~16.7 KiB;
+ * the transport decrypts after every read, so a few records of slack is plenty. */
+#define TLS_INPUT_LIMIT (256u * 1024)
+
+/* Ciphertext of one response waiting to be handed to the socket: a response body
+ * is bounded by the HTTP layer (64 MiB), plus per-record overhead. */
+#define TLS_OUTPUT_LIMIT (80u * 1024 * 1024)
 
 static int tls_psa_ready = 0; /* psa_crypto_init() succeeded once */
 
@@ -108,8 +112,8 @@ static int tls_bio_recv(void *context, unsigned char *data, size_t length) {
 
 int tls_session_init(struct tls_session *session, struct tls_server_config *config) {
     memset(session, 0, sizeof *session);
-    buf_init(&session->in, TLS_BUFFER_LIMIT);
-    buf_init(&session->out, TLS_BUFFER_LIMIT);
+    buf_init(&session->in, TLS_INPUT_LIMIT);
+    buf_init(&session->out, TLS_OUTPUT_LIMIT);
     mbedtls_ssl_init(&session->ssl);
     if (mbedtls_ssl_setup(&session->ssl, &config->ssl_config) != 0) {
         tls_session_free(session);

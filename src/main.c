@@ -4,6 +4,7 @@
  *
  *   docket [serve] [--setting value ...]   run the server (the default)
  *   docket config  [--setting value ...]   print the effective settings
+ *   docket log SUBCOMMAND ...              inspect or load the event log (cli/log_command.h)
  *   docket version | --version             print the version
  *   docket help [COMMAND] | --help         print help
  *
@@ -11,6 +12,7 @@
  */
 #include "base/err.h"
 #include "base/logger.h"
+#include "cli/log_command.h"
 #include "config/config.h"
 #include "server/server.h"
 #include "server/version.h"
@@ -72,6 +74,7 @@ static int main_run_serve(int argc, char **argv) {
     if (rc != 0) return rc;
     rc = server_run(&config);
     config_free(&config);
+    if (rc == ERR_CONFIG) return 2;
     return rc == 0 ? 0 : 1;
 }
 
@@ -97,6 +100,8 @@ static int main_run_version(int argc, char **argv) {
 static const struct command main_commands[] = {
     {"serve", "Run the server (the default command).", main_run_serve, main_help_serve},
     {"config", "Print the effective settings.", main_run_config, main_help_config},
+    {"log", "Inspect the event log: topics, tail, verify, consumers.", log_command_run,
+     log_command_help},
     {"version", "Print the version.", main_run_version, main_help_version},
 };
 

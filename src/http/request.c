@@ -111,6 +111,17 @@ static int request_on_header_value_complete(llhttp_t *llhttp) {
     return request_append_header_bytes(parser, "", 1);
 }
 
+static int request_header_count(const struct request *request, const char *name) {
+    size_t name_length = strlen(name);
+    int count = 0;
+    for (uint32_t index = 0; index < request->header_count; index++) {
+        const struct request_header *header = &request->headers[index];
+        count += header->name_length == name_length &&
+                 strncasecmp(request->head.data + header->name_offset, name, name_length) == 0;
+    }
+    return count;
+}
+
 static int request_on_headers_complete(llhttp_t *llhttp) {
     struct request_parser *parser = request_parser_of(llhttp);
     struct request *request = &parser->request;
@@ -120,6 +131,14 @@ static int request_on_headers_complete(llhttp_t *llhttp) {
     request->upgrade = llhttp->upgrade;
     const char *expect = request_header(request, "expect");
     request->expect_continue = expect != NULL && strcasecmp(expect, "100-continue") == 0;
+    if (llhttp->http_major != 1) {
+        return request_fail(parser, 505, "Only HTTP/1.0 and HTTP/1.1 are supported.");
+    }
+    /* RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; HTTP/1.0 at most one. */
+    int host_count = request_header_count(request, "host");
+    if (host_count > 1 || (host_count == 0 && llhttp->http_minor == 1)) {
+        return request_fail(parser, 400, "The request needs exactly one Host header.");
+    }
     if ((llhttp->flags & F_CONTENT_LENGTH) && llhttp->content_length > parser->max_body_bytes) {
         return request_fail(parser, 413, "The request body is larger than the server accepts.");
     }

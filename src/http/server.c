@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,6 +61,7 @@ struct http_conn {
     int closing;                   /* close started */
     int draining;                  /* server shutting down: close after this response */
     int close_after_write;         /* close (lingering) once the queue is empty */
+    int request_started;           /* bytes arrived since the last response (incl. TLS handshake) */
     int rejected;                  /* accepted only to answer 503 */
 };
 
@@ -138,7 +140,10 @@ static void conn_on_timer(uv_timer_t *timer);
 
 static void conn_set_phase(struct http_conn *conn, enum http_phase phase) {
     const struct http_server_options *options = &conn->server->options;
-    if (phase == conn->phase && phase == HTTP_PHASE_HEAD) return; /* deadline fixed at first byte */
+    /* The idle and header deadlines are fixed when their phase begins: bytes that do not
+     * advance the request (empty lines, a trickled TLS handshake) must not extend them.
+     * The body deadline is between reads, so it restarts. */
+    if (phase == conn->phase && (phase == HTTP_PHASE_HEAD || phase == HTTP_PHASE_IDLE)) return;
     conn->phase = phase;
     uint64_t timeout_ms = 0;
     switch (phase) {
@@ -323,6 +328,11 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 static void conn_linger(struct http_conn *conn) {
     conn->close_after_write = 0;
+    if (conn->tls != NULL) {
+        /* RFC 8446 6.1: announce the end of data so clients can tell it from truncation. */
+        tls_session_close(conn->tls);
+        conn_flush_tls(conn);
+    }
     uv_shutdown_t *request = mem_alloc(sizeof *request);
     if (request == NULL || uv_shutdown(request, (uv_stream_t *)&conn->tcp, conn_on_shutdown) != 0) {
         mem_free(request);
@@ -362,6 +372,12 @@ static void conn_prepare_exchange(struct http_conn *conn) {
     response_reset(&exchange->response);
     exchange->request = &conn->parser.request;
     const char *url = request_url(exchange->request);
+    /* Absolute form ("GET http://host/path"): servers must accept it (RFC 9112 3.2.2). */
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+        const char *authority = strstr(url, "://") + 3;
+        const char *slash = strchr(authority, '/');
+        url = slash != NULL ? slash : "/";
+    }
     const char *question = strchr(url, '?');
     exchange->path = url;
     exchange->path_length = question != NULL ? (size_t)(question - url) : strlen(url);
@@ -386,10 +402,7 @@ static enum exchange_status conn_route(struct http_conn *conn) {
         response_header(&exchange->response, "Allow", allow);
         return EXCHANGE_DONE;
     }
-    const char *method = exchange->request->method;
-    if (options->fallback != NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
-        return options->fallback(exchange);
-    }
+    if (options->fallback != NULL) return options->fallback(exchange);
     response_problem(&exchange->response, 404, "No resource exists at this path.", NULL, 0);
     return EXCHANGE_DONE;
 }
@@ -433,6 +446,7 @@ static void conn_finish(struct exchange *exchange) {
         return;
     }
     request_parser_next(&conn->parser);
+    conn->request_started = conn->input.length > 0; /* a pipelined request has begun */
     conn_set_phase(conn, HTTP_PHASE_IDLE);
     if (!conn->in_dispatch) conn_process(conn);
 }
@@ -482,9 +496,10 @@ static void conn_process(struct http_conn *conn) {
         switch (result) {
         case REQUEST_NEED_MORE: {
             enum request_parser_state state = conn->parser.state;
-            conn_set_phase(conn, state == REQUEST_STATE_IDLE   ? HTTP_PHASE_IDLE
-                                 : state == REQUEST_STATE_HEAD ? HTTP_PHASE_HEAD
-                                                               : HTTP_PHASE_BODY);
+            enum http_phase phase = HTTP_PHASE_HEAD;
+            if (state == REQUEST_STATE_BODY) phase = HTTP_PHASE_BODY;
+            if (state == REQUEST_STATE_IDLE && !conn->request_started) phase = HTTP_PHASE_IDLE;
+            conn_set_phase(conn, phase);
             conn_resume_reading(conn);
             return;
         }
@@ -529,6 +544,7 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         return;
     }
     if (conn->phase == HTTP_PHASE_LINGER) return; /* discard */
+    conn->request_started = 1;
     int rc = conn_take_plaintext(conn, buffer->base, (size_t)nread);
     if (rc != 0) {
         conn_close(conn);

@@ -32,7 +32,7 @@ struct http_server_options {
     struct tls_server_config *tls;  /* NULL: plain HTTP */
     const struct route *routes;     /* route table, static */
     size_t route_count;             /* entries in routes */
-    exchange_handler fallback;      /* for GET/HEAD paths no route matched (web assets); may be NULL */
+    exchange_handler fallback;      /* for paths no route matched (web assets); may be NULL */
     void *context;                  /* passed to handlers as exchange->context */
 };
 

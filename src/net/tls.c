@@ -61,6 +61,13 @@ int tls_server_config_init(struct tls_server_config *config, const char *certifi
         snprintf(error, error_size, "cannot load private key '%s'", key_path);
         goto fail;
     }
+    rc = mbedtls_pk_check_pair(&config->certificate.pk, &config->private_key,
+                               mbedtls_ctr_drbg_random, &config->drbg);
+    if (rc != 0) {
+        snprintf(error, error_size, "certificate '%s' and key '%s' do not match",
+                 certificate_path, key_path);
+        goto fail;
+    }
     rc = mbedtls_ssl_config_defaults(&config->ssl_config, MBEDTLS_SSL_IS_SERVER,
                                      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc != 0) {
@@ -72,7 +79,7 @@ int tls_server_config_init(struct tls_server_config *config, const char *certifi
     rc = mbedtls_ssl_conf_own_cert(&config->ssl_config, &config->certificate,
                                    &config->private_key);
     if (rc != 0) {
-        snprintf(error, error_size, "certificate and key do not match");
+        snprintf(error, error_size, "cannot use the certificate and key");
         goto fail;
     }
     return 0;

@@ -25,10 +25,6 @@ class Response:
                 return value
         return default
 
-    def headers_named(self, name):
-        name = name.lower()
-        return [value for key, value in self.header_list if key.lower() == name]
-
     @property
     def closes(self):
         """True when the response announces that the connection will close."""
@@ -89,7 +85,10 @@ class Conn:
         if remaining <= 0:
             raise socket.timeout("deadline passed")
         self.sock.settimeout(remaining)
-        chunk = self.sock.recv(65536)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
         if not chunk:
             raise EOFError("connection closed by the server")
         self.buffer += chunk
@@ -190,49 +189,3 @@ def build_request(method="GET", path="/healthz", headers=None, body=b"", version
     for name, value in header_items:
         lines.append("%s: %s" % (name, value))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def parse_responses(data):
-    """Parses a byte string holding complete responses (no HEAD answers)."""
-    conn = Conn.__new__(Conn)
-    conn.buffer = data
-    conn.sock = None
-    conn.timeout = 0
-    responses = []
-    while conn.buffer:
-        responses.append(conn.read_response_from_buffer())
-    return responses
-
-
-def _read_response_from_buffer(self):
-    if b"\r\n\r\n" not in self.buffer:
-        raise ResponseError("truncated response head: %r" % self.buffer[:300])
-    head_end = self.buffer.index(b"\r\n\r\n") + 4
-    head = self.buffer[:head_end]
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    if len(self.buffer) < head_end + length:
-        raise ResponseError("truncated response body: %r" % self.buffer[:300])
-
-    class _Once:
-        def __init__(self, data):
-            self.data = data
-
-        def recv(self, _size):
-            data, self.data = self.data, b""
-            return data
-
-        def settimeout(self, _value):
-            pass
-
-    saved = self.buffer
-    self.buffer = b""
-    self.sock = _Once(saved)
-    response = self.read_response(timeout=5)
-    self.sock = None
-    return response
-
-
-Conn.read_response_from_buffer = _read_response_from_buffer

@@ -139,8 +139,8 @@ TEST(request_refuses_smuggling_shapes) {
     /* Each of these was accepted by some lenient llhttp at some point. */
     const char *cases[] = {
         "GET / HTTP/1.1\r\nHost : h\r\n\r\n",                                     /* space before colon */
-        "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",   /* duplicate CL */
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
         "GET / HTTP/1.1\nHost: h\n\n",                                           /* bare LF */
         "GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n",                          /* obs-fold */
         "GARBAGE\r\n\r\n",
@@ -170,6 +170,24 @@ TEST(request_announces_headers_for_expect_continue) {
     request_parser_free(&parser);
 }
 
+TEST(request_requires_one_host_and_http1) {
+    const char *cases[] = {
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+    };
+    const int statuses[] = {400, 400, 505};
+    for (size_t index = 0; index < 3; index++) {
+        struct request_parser parser;
+        request_parser_init(&parser, 1024);
+        enum request_parse_result result = feed_all(&parser, cases[index], NULL);
+        int status = parser.error_status;
+        request_parser_free(&parser);
+        EXPECT_EQ_INT(result, REQUEST_ERROR);
+        EXPECT_EQ_INT(status, statuses[index]);
+    }
+}
+
 TEST(request_http10_closes_by_default) {
     struct request_parser parser;
     request_parser_init(&parser, 1024);
@@ -182,7 +200,7 @@ TEST(request_http10_closes_by_default) {
 TEST(request_truncated_stream_is_an_error) {
     struct request_parser parser;
     request_parser_init(&parser, 1024);
-    EXPECT_EQ_INT(feed_all(&parser, "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc", NULL),
+    EXPECT_EQ_INT(feed_all(&parser, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc", NULL),
                   REQUEST_HEADERS);
     EXPECT_EQ_INT(request_parser_finish(&parser), REQUEST_ERROR);
     request_parser_free(&parser);

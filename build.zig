@@ -351,6 +351,10 @@ const ClangBuild = struct {
         }
         for (extra_includes) |include| run.addPrefixedDirectoryArg("-I", b.path(include));
         run.addFileArg(source);
+        // The dependency file lists every header read, so the cached object is rebuilt
+        // when any of them changes (a Run step otherwise hashes only its arguments).
+        run.addArg("-MD");
+        _ = run.addPrefixedDepFileOutputArg("-MF", "out.d");
         run.addArg("-o");
         return run.addOutputFileArg("out.o");
     }

@@ -71,9 +71,162 @@
 /* Whole config file. */
 #define LIMIT_CONFIG_FILE_BYTES (1024 * 1024)
 
+/* ---- Event log -------------------------------------------------------- */
+
+/* Topics in one data directory. Each topic holds an open file descriptor per
+ * segment and its offsets table in memory, so the count is kept small. */
+#define LIMIT_EVLOG_TOPICS 64
+
+/* Topic name, bytes ([a-z0-9._-], not starting with '.'). It is a directory
+ * name under <data_dir>/log/, so it must stay short and path-safe. */
+#define LIMIT_EVLOG_TOPIC_NAME_BYTES 64
+
+/* Record key. Keys are user ids or task ids; 1 KiB leaves room for composite
+ * keys while keeping the framing's 16-bit length field far from overflow. */
+#define LIMIT_EVLOG_KEY_BYTES 1024
+
+/* Headers per record, and the size of one header's name and value. Events
+ * carry a handful (CloudEvents attributes); these stop a bad producer. */
+#define LIMIT_EVLOG_HEADER_COUNT 32
+#define LIMIT_EVLOG_HEADER_NAME_BYTES 256
+#define LIMIT_EVLOG_HEADER_VALUE_BYTES 4096
+
+/* Record value. One event is a JSON document of at most a task snapshot; the
+ * HTTP body limit (1 MiB) is the natural ceiling. */
+#define LIMIT_EVLOG_VALUE_BYTES (1024 * 1024)
+
+/* A whole framed record, the largest the decoder ever accepts: value + key +
+ * every header at its maximum + framing, rounded up. A length field above it
+ * is corruption, not a reason to allocate. */
+#define LIMIT_EVLOG_RECORD_BYTES (LIMIT_EVLOG_VALUE_BYTES + 512 * 1024)
+
+/* Segment size at which the active segment rolls. 64 MiB keeps recovery of the
+ * active segment (a full CRC scan at open) well under a second and retention
+ * granular. Tests use tiny segments through the options. */
+#define LIMIT_EVLOG_SEGMENT_BYTES_DEFAULT (64 * 1024 * 1024)
+
+/* Segment size ceiling: index entries store 32-bit positions. */
+#define LIMIT_EVLOG_SEGMENT_BYTES_MAX (1024LL * 1024 * 1024)
+
+/* Segment age at which the active segment rolls (milliseconds since its first
+ * record), so age-based retention can drop old data even on quiet topics. */
+#define LIMIT_EVLOG_SEGMENT_AGE_MS_DEFAULT (24LL * 3600 * 1000)
+
+/* Segments per topic. Each costs a file descriptor and its index in memory
+ * (about 1/256 of its bytes), so a topic of 1 TiB at the default size fits. */
+#define LIMIT_EVLOG_SEGMENTS 16384
+
+/* Bytes of segment data between two sparse index entries. Kafka uses 4 KiB:
+ * a lookup reads at most this much past the entry it finds. */
+#define LIMIT_EVLOG_INDEX_INTERVAL_BYTES 4096
+
+/* Records and bytes waiting for the next group commit (appended while the
+ * previous fsync runs). Past either, append fails with ERR_AGAIN: the caller
+ * is producing faster than the disk commits and must slow down. 8 MiB is
+ * several fsyncs' worth at full disk bandwidth. */
+#define LIMIT_EVLOG_PENDING_RECORDS 65536
+#define LIMIT_EVLOG_PENDING_BYTES (8 * 1024 * 1024)
+
+/* Segments deleted by retention in one roll; the rest wait for the next. It
+ * bounds the work (and the list) carried by one commit job. */
+#define LIMIT_EVLOG_RETENTION_SEGMENTS_PER_ROLL 16
+
+/* In-process consumers woken when records become durable, per topic. */
+#define LIMIT_EVLOG_SUBSCRIBERS 64
+
+/* Named consumers with a stored offset, per topic, and their name length.
+ * The whole table is rewritten atomically on each commit, so it stays small. */
+#define LIMIT_EVLOG_CONSUMERS 64
+#define LIMIT_EVLOG_CONSUMER_NAME_BYTES 64
+
+/* After a write or fsync failure (ENOSPC, EIO) the topic refuses appends for
+ * this long before trying again, so a full disk is probed at most twice a
+ * second instead of once per request. Writes resume within this time after
+ * space returns. */
+#define LIMIT_EVLOG_RETRY_MS 500
+
+/* Bytes read from a segment at once by readers and recovery. A record larger
+ * than this is read whole into a buffer grown up to LIMIT_EVLOG_RECORD_BYTES. */
+#define LIMIT_EVLOG_READ_BYTES (64 * 1024)
+
+/* Paths under the data directory (data_dir/log/topic/base.seg.tmp). */
+#define LIMIT_EVLOG_PATH_BYTES 4096
+
+/* `docket log append|bench`: concurrent logical writers, and records per run
+ * (each keeps a 4-byte latency sample, so 20 M records cost 80 MB). */
+#define LIMIT_CLI_LOG_WRITERS 4096
+#define LIMIT_CLI_LOG_RECORDS 20000000
+
+/* `docket log tail --follow`: how often the log is looked at again. */
+#define LIMIT_CLI_LOG_FOLLOW_MS 200
+
 /* ---- Logging ---------------------------------------------------------- */
 
 /* One structured log line; longer lines are truncated with a marker. */
 #define LIMIT_LOG_LINE_BYTES 2048
+
+/* ---- Auth ------------------------------------------------------------- */
+/* (src/auth/jwt.c, src/auth/password.c; durations in src/base/timefmt.c) */
+
+/* A whole bearer token, bytes. Ours are about 300 bytes; 8 KiB matches the
+ * request-line limit, so a token also fits in `?token=` on the WebSocket URL.
+ * Longer tokens are rejected before any decoding or allocation. */
+#define LIMIT_JWT_TOKEN_BYTES (8 * 1024)
+
+/* Nesting of arrays and objects in a token's header or payload. Our claims
+ * are flat (aud may be an array: depth 2); deeper documents are an attack. */
+#define LIMIT_JWT_JSON_DEPTH 8
+
+/* Members of the header or payload object. Bounds the duplicate-name check
+ * (quadratic in this number) and the work spent on a hostile token. */
+#define LIMIT_JWT_JSON_MEMBERS 64
+
+/* Keys in the HMAC key ring (current key plus ones being rotated out). */
+#define LIMIT_JWT_KEYS 8
+
+/* Key id ("kid") length, bytes. */
+#define LIMIT_JWT_KEY_ID_BYTES 64
+
+/* HMAC secret length, bytes. RFC 7518 section 3.2 requires a key at least as
+ * long as the hash output (32 bytes for HS256); keys longer than the hash
+ * block (128 bytes for HS512) are hashed down by HMAC and gain nothing. */
+#define LIMIT_JWT_SECRET_BYTES_MIN 32
+#define LIMIT_JWT_SECRET_BYTES_MAX 128
+
+/* Claim string lengths, bytes. A subject is a user id (a 36-byte UUID);
+ * roles are "user" or "admin"; token ids are UUIDs. Issuer and audience are
+ * URLs or names given in the configuration. */
+#define LIMIT_JWT_SUBJECT_BYTES 64
+#define LIMIT_JWT_ROLE_BYTES 16
+#define LIMIT_JWT_TOKEN_ID_BYTES 64
+#define LIMIT_JWT_ISSUER_BYTES 256
+#define LIMIT_JWT_AUDIENCE_BYTES 256
+
+/* Entries of an "aud" array that are examined. */
+#define LIMIT_JWT_AUDIENCES 16
+
+/* Clock skew tolerated on exp, nbf and iat, seconds. 60 s is the common
+ * default (PyJWT, jose); the ceiling stops a configuration from quietly
+ * extending every token's life by hours. */
+#define LIMIT_JWT_LEEWAY_S_DEFAULT 60
+#define LIMIT_JWT_LEEWAY_S_MAX 300
+
+/* Password length. At least 8 characters (OWASP ASVS 5.0 V6.2.1; counted in
+ * Unicode code points), at most 1024 bytes: long passphrases are welcome
+ * (ASVS V6.2.9 asks for >= 64), but PBKDF2 hashes the password once per
+ * iteration block, so the bound keeps one login's cost fixed. */
+#define LIMIT_PASSWORD_CHARACTERS_MIN 8
+#define LIMIT_PASSWORD_BYTES_MAX 1024
+
+/* PBKDF2-HMAC-SHA256 iterations. 600,000 is OWASP's Password Storage Cheat
+ * Sheet minimum; hashing may be configured upward. The ceiling applies to
+ * configured and to stored values, so a corrupt or hostile stored hash
+ * cannot pin a core for minutes. */
+#define LIMIT_PASSWORD_ITERATIONS_MIN 600000
+#define LIMIT_PASSWORD_ITERATIONS_MAX 5000000
+
+/* Longest ISO 8601 duration accepted (reminder offsets and the like): ten
+ * years of days, including up to three leap days, in seconds. */
+#define LIMIT_DURATION_S_MAX (3653LL * 24 * 3600)
 
 #endif

@@ -26,6 +26,11 @@ struct config {
     int64_t http_body_timeout_ms;  /* time allowed between body reads (408 beyond) */
     int64_t http_idle_timeout_ms;  /* keep-alive connections idle longer are closed */
     int64_t shutdown_grace_ms;     /* in-flight work allowed to finish after SIGTERM */
+    int64_t evlog_segment_bytes;   /* event log segments roll at this size */
+    int64_t evlog_segment_age_ms;  /* ... or at this age */
+    int64_t evlog_retention_bytes; /* per topic; 0 keeps everything */
+    int64_t evlog_retention_age_ms; /* per topic; 0 keeps everything */
+    int64_t evlog_repair;          /* 1: cut the log at a corrupt record instead of refusing to start */
 };
 
 /* A parse failure: the sentence to print and the setting it concerns. */

@@ -11,6 +11,8 @@
 #include "../base/err.h"
 #include "../base/logger.h"
 #include "../base/mem.h"
+#include "../evlog/evlog.h"
+#include "../evlog/evlog_uv.h"
 #include "../http/server.h"
 #include "../net/notify.h"
 #include "../net/tls.h"
@@ -18,6 +20,7 @@
 #include "version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +39,10 @@ struct server {
     uv_signal_t signal_interrupt;    /* SIGINT watcher */
     int stopping;                    /* a stop signal was received */
     int64_t started_wall_seconds;    /* Unix time of start, for /metrics */
+    struct evlog *evlog;             /* the event log under <data_dir>/log */
+    struct evlog_uv_executor evlog_executor; /* runs its commits on the thread pool */
+    uv_timer_t evlog_timer;          /* lets a log that failed a write retry */
+    int evlog_timer_started;         /* evlog_timer is initialised */
 };
 
 /* ---- Routes ----------------------------------------------------------- */
@@ -47,18 +54,31 @@ static enum exchange_status server_healthz(struct exchange *exchange) {
     return EXCHANGE_DONE;
 }
 
-/* Ready means the data directory accepts writes (later also: the event log
- * and the database are open and writable). */
+/* Ready means the data directory accepts writes and the event log is
+ * writable (later also: the database). */
 static int server_data_dir_writable(const struct server *server) {
-    return access(server->config->data_dir, W_OK) == 0;
+    /* A probe file is created and removed: access(2) alone says yes to root and to a
+     * regular file standing where the directory should be. */
+    struct stat info;
+    if (stat(server->config->data_dir, &info) != 0 || !S_ISDIR(info.st_mode)) return 0;
+    char probe[4200];
+    int length = snprintf(probe, sizeof probe, "%s/.readyz-probe", server->config->data_dir);
+    if (length < 0 || (size_t)length >= sizeof probe) return 0;
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return 0;
+    close(fd);
+    return unlink(probe) == 0;
 }
 
 static enum exchange_status server_readyz(struct exchange *exchange) {
     struct server *server = exchange->context;
     int data_dir_ok = server_data_dir_writable(server);
-    if (!data_dir_ok || server->stopping) {
+    int evlog_ok = server->evlog != NULL && evlog_writable(server->evlog);
+    if (!data_dir_ok || !evlog_ok || server->stopping) {
         const char *detail = server->stopping ? "The server is shutting down."
-                                              : "The data directory is not writable.";
+                             : !data_dir_ok   ? "The data directory is not writable."
+                                              : "The event log cannot write (disk full or I/O "
+                                                "error); it retries on its own.";
         response_problem(&exchange->response, 503, detail, NULL, 0);
         response_header(&exchange->response, "Cache-Control", "no-store");
         return EXCHANGE_DONE;
@@ -73,12 +93,45 @@ static enum exchange_status server_readyz(struct exchange *exchange) {
     yyjson_mut_obj_add_str(doc, root, "status", "ready");
     yyjson_mut_val *checks = yyjson_mut_obj_add_obj(doc, root, "checks");
     yyjson_mut_obj_add_str(doc, checks, "data_dir", "ok");
+    yyjson_mut_obj_add_str(doc, checks, "event_log", "ok");
     if (response_json(&exchange->response, 200, doc) != 0) {
         response_problem(&exchange->response, 503, "Out of memory.", NULL, 0);
     }
     yyjson_mut_doc_free(doc);
     response_header(&exchange->response, "Cache-Control", "no-store");
     return EXCHANGE_DONE;
+}
+
+/* The event log's counters, in the same exposition format. */
+static int server_metrics_evlog(const struct server *server, struct buf *body) {
+    const struct evlog_stats *stats = evlog_stats(server->evlog);
+    const struct {
+        const char *name;  /* metric name after docket_evlog_ */
+        const char *help;  /* HELP text */
+        uint64_t value;    /* current value */
+    } counters[] = {
+        {"appends_total", "Records acknowledged durable.", stats->appends},
+        {"append_failures_total", "Records whose append failed.", stats->append_failures},
+        {"commits_total", "Batches written (group commits).", stats->commits},
+        {"fsyncs_total", "fdatasync calls on segment files.", stats->fsyncs},
+        {"bytes_written_total", "Record bytes made durable.", stats->bytes_written},
+        {"write_errors_total", "Failed writes or fsyncs.", stats->write_errors},
+        {"torn_tails_truncated_total", "Torn tails cut at open.", stats->torn_tails_truncated},
+        {"indexes_rebuilt_total", "Index files rebuilt from segments.", stats->indexes_rebuilt},
+    };
+    int rc = 0;
+    for (size_t index = 0; rc == 0 && index < sizeof counters / sizeof counters[0]; index++) {
+        rc = buf_printf(body, "# HELP docket_evlog_%s %s\n# TYPE docket_evlog_%s counter\n"
+                              "docket_evlog_%s %llu\n",
+                        counters[index].name, counters[index].help, counters[index].name,
+                        counters[index].name, (unsigned long long)counters[index].value);
+    }
+    if (rc == 0) {
+        rc = buf_printf(body, "# HELP docket_evlog_writable 1 when the event log accepts appends.\n"
+                              "# TYPE docket_evlog_writable gauge\ndocket_evlog_writable %d\n",
+                        evlog_writable(server->evlog));
+    }
+    return rc;
 }
 
 /* Prometheus text exposition (format 0.0.4) of the process's counters. */
@@ -118,6 +171,7 @@ static enum exchange_status server_metrics(struct exchange *exchange) {
         (unsigned long long)stats->connections_open, (unsigned long long)stats->connections_total,
         (unsigned long long)stats->connections_rejected, (unsigned long long)stats->requests_total,
         (unsigned long long)stats->timeouts_total, (unsigned long long)stats->parse_errors_total);
+    if (rc == 0 && server->evlog != NULL) rc = server_metrics_evlog(server, body);
     if (rc != 0) {
         response_problem(response, 503, "Out of memory.", NULL, 0);
         return EXCHANGE_DONE;
@@ -133,6 +187,13 @@ static enum exchange_status server_asset(struct exchange *exchange) {
     const struct asset *asset = assets_find(exchange->path, exchange->path_length);
     if (asset == NULL) {
         response_problem(&exchange->response, 404, "No resource exists at this path.", NULL, 0);
+        return EXCHANGE_DONE;
+    }
+    const char *method = exchange->request->method;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        response_problem(&exchange->response, 405, "This resource does not support the method.",
+                         NULL, 0);
+        response_header(&exchange->response, "Allow", "GET, HEAD");
         return EXCHANGE_DONE;
     }
     const char *if_none_match = request_header(exchange->request, "if-none-match");
@@ -178,6 +239,7 @@ static void server_on_http_closed(struct http_server *http) {
     struct server *server = (struct server *)((char *)http - offsetof(struct server, http));
     uv_close((uv_handle_t *)&server->signal_term, NULL);
     uv_close((uv_handle_t *)&server->signal_interrupt, NULL);
+    if (server->evlog_timer_started) uv_close((uv_handle_t *)&server->evlog_timer, NULL);
     LOG_INFO("server", "stopped", "requests=%llu",
              (unsigned long long)http->stats.requests_total);
 }
@@ -214,9 +276,49 @@ static int server_start_tls(struct server *server) {
         char quoted[300];
         LOG_ERROR("server", "cannot start TLS", "error=%s",
                   logger_quote(error, quoted, sizeof quoted));
-        return ERR_TLS;
+        return ERR_CONFIG;
     }
     server->tls_enabled = 1;
+    return 0;
+}
+
+static void server_on_evlog_timer(uv_timer_t *timer) {
+    struct server *server = timer->data;
+    evlog_retry(server->evlog);
+}
+
+/* Opens <data_dir>/log, recovering it; corruption stops the start-up. */
+static int server_open_evlog(struct server *server) {
+    char directory[4096];
+    int length = snprintf(directory, sizeof directory, "%s/log", server->config->data_dir);
+    if (length <= 0 || (size_t)length >= sizeof directory) return ERR_LIMIT;
+    evlog_uv_executor_init(&server->evlog_executor, server->loop);
+    const struct config *config = server->config;
+    struct evlog_options options = {
+        .directory = directory,
+        .executor = &server->evlog_executor.base,
+        .segment_bytes_max = config->evlog_segment_bytes,
+        .segment_age_ms_max = config->evlog_segment_age_ms,
+        .retention_bytes_max = config->evlog_retention_bytes,
+        .retention_age_ms_max = config->evlog_retention_age_ms,
+        .repair = (int)config->evlog_repair,
+    };
+    struct evlog_error error = {{0}};
+    int rc = evlog_open(&server->evlog, &options, &error);
+    if (rc != 0) {
+        char quoted[900];
+        LOG_ERROR("server", "cannot open the event log", "error=%s",
+                  logger_quote(error.message[0] ? error.message : err_str(rc), quoted,
+                               sizeof quoted));
+        server->evlog = NULL;
+        return rc;
+    }
+    uv_timer_init(server->loop, &server->evlog_timer);
+    server->evlog_timer.data = server;
+    server->evlog_timer_started = 1;
+    uv_timer_start(&server->evlog_timer, server_on_evlog_timer, LIMIT_EVLOG_RETRY_MS,
+                   LIMIT_EVLOG_RETRY_MS);
+    uv_unref((uv_handle_t *)&server->evlog_timer);
     return 0;
 }
 
@@ -255,12 +357,22 @@ int server_run(const struct config *config) {
     server->started_wall_seconds = (int64_t)time(NULL);
     signal(SIGPIPE, SIG_IGN);
     char quoted[600];
-    int rc = server_make_directory(config->data_dir);
+    struct sockaddr_storage address;
+    int rc = http_server_parse_address(config->listen, &address);
+    if (rc != 0) {
+        LOG_ERROR("server", "listen must be HOST:PORT or [IPv6]:PORT", "listen=%s",
+                  logger_quote(config->listen, quoted, sizeof quoted));
+        rc = ERR_CONFIG;
+        goto done;
+    }
+    rc = server_make_directory(config->data_dir);
     if (rc != 0) {
         LOG_ERROR("server", "cannot create the data directory", "path=%s error=%s",
                   logger_quote(config->data_dir, quoted, sizeof quoted), err_str(rc));
         goto done;
     }
+    rc = server_open_evlog(server);
+    if (rc != 0) goto done;
     rc = server_start_tls(server);
     if (rc != 0) goto done;
     rc = server_listen(server);
@@ -277,7 +389,12 @@ int server_run(const struct config *config) {
     uv_run(server->loop, UV_RUN_DEFAULT);
     rc = 0;
 done:
+    if (rc != 0 && server->evlog_timer_started) uv_close((uv_handle_t *)&server->evlog_timer, NULL);
     if (rc != 0) uv_run(server->loop, UV_RUN_NOWAIT); /* let failed handles close */
+    if (server->evlog != NULL) {
+        uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
+        evlog_close(server->evlog);
+    }
     if (server->tls_enabled) tls_server_config_free(&server->tls);
     uv_loop_close(server->loop);
     mem_free(server);

@@ -14,10 +14,14 @@ from httpio import Conn, assert_problem
 
 SETTINGS = ["listen", "data_dir", "log_level", "tls_cert", "tls_key", "max_connections",
             "http.max_body_bytes", "http.header_timeout_ms", "http.body_timeout_ms",
-            "http.idle_timeout_ms", "shutdown_grace_ms"]
+            "http.idle_timeout_ms", "evlog.segment_bytes", "evlog.segment_age_ms",
+            "evlog.retention_bytes", "evlog.retention_age_ms", "evlog.repair",
+            "shutdown_grace_ms"]
 FLAGS = ["--config", "--listen", "--data-dir", "--log-level", "--tls-cert", "--tls-key",
          "--max-connections", "--http-max-body-bytes", "--http-header-timeout-ms",
-         "--http-body-timeout-ms", "--http-idle-timeout-ms", "--shutdown-grace-ms"]
+         "--http-body-timeout-ms", "--http-idle-timeout-ms", "--evlog-segment-bytes",
+         "--evlog-segment-age-ms", "--evlog-retention-bytes", "--evlog-retention-age-ms",
+         "--evlog-repair", "--shutdown-grace-ms"]
 
 
 def effective(result):
@@ -139,6 +143,8 @@ def test_defaults():
         "tls_cert": "", "tls_key": "", "max_connections": 10000,
         "http.max_body_bytes": 1048576, "http.header_timeout_ms": 10000,
         "http.body_timeout_ms": 30000, "http.idle_timeout_ms": 60000,
+        "evlog.segment_bytes": 64 * 1024 * 1024, "evlog.segment_age_ms": 24 * 3600 * 1000,
+        "evlog.retention_bytes": 0, "evlog.retention_age_ms": 0, "evlog.repair": 0,
         "shutdown_grace_ms": 10000,
     }
 

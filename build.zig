@@ -265,6 +265,7 @@ pub fn build(b: *std.Build) void {
     });
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimisation mode (default ReleaseFast)") orelse .ReleaseFast;
     const sanitize = b.option([]const u8, "sanitize", "Also build with clang sanitizers, e.g. address,undefined");
+    const strip = b.option(bool, "strip", "Strip the docket binary (default: true unless Debug)") orelse (optimize != .Debug);
     const clang = b.option([]const u8, "clang", "clang used for the sanitizer and fuzz builds (default clang-14)") orelse "clang-14";
 
     checkVendor(b);
@@ -276,7 +277,7 @@ pub fn build(b: *std.Build) void {
     for (deps) |dep| libs.append(b.allocator, staticLibrary(b, dep, target, optimize)) catch @panic("out of memory");
 
     // The product binary.
-    const exe_module = docketModule(b, target, optimize, libs.items, deps, assets, version, optimize != .Debug);
+    const exe_module = docketModule(b, target, optimize, libs.items, deps, assets, version, strip);
     exe_module.addCSourceFile(.{ .file = b.path("src/main.c"), .flags = &docket_flags });
     const exe = b.addExecutable(.{ .name = "docket", .root_module = exe_module, .linkage = .static });
     exe.link_gc_sections = true;

@@ -63,15 +63,25 @@ def add_arguments(p):
     p.add_argument("--extra-duration", type=int, default=5,
                    help="measured seconds per run at the other levels (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up seconds before each measured run (default 2)")
+    p.add_argument("--build", action="store_true", help="run .ci/do build first (default: only if missing)")
+    p.add_argument("--build-ref", metavar="REF", default=None,
+                   help="measure a clean build of git REF (e.g. HEAD) made in the scratch dir, leaving "
+                        "out uncommitted changes in the tree")
+    p.add_argument("--docket-bin", metavar="PATH", default=None,
+                   help="measure this docket binary instead of zig-out/bin/docket")
     p.add_argument("--server-cpu", type=int, default=0, help="CPU the server is pinned to (default 0)")
     p.add_argument("--client-cpu", type=int, default=1, help="CPU wrk is pinned to (default 1)")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1)")
-    p.add_argument("--wait-quiet", type=float, default=120,
+    p.add_argument("--nice", type=int, default=-19,
+                   help="nice value for both servers and wrk (default -19, needs root; 0 = leave as is): "
+                        "on a shared machine, other work then mostly gets only their idle time")
+    p.add_argument("--wait-quiet", type=float, default=60,
                    help="before measuring (and before a re-run) wait for both CPUs to be < 10%% busy with other "
-                        "work, at most this many seconds in total (default 120; 0 = do not wait)")
-    p.add_argument("--noise-limit", type=float, default=0.05,
-                   help="a run is noisy when other processes took more than this fraction of the server's or "
-                        "wrk's CPU during it; noisy runs are re-run (default 0.05)")
+                        "work, at most this many seconds in total (default 60; 0 = do not wait)")
+    p.add_argument("--noise-limit", type=float, default=0.03,
+                   help="a run is noisy when the server or wrk spent more than this fraction of it waiting "
+                        "for their CPU (run-queue wait, /proc/PID/schedstat); noisy runs are re-run "
+                        "(default 0.03)")
     p.add_argument("--max-reruns", type=int, default=6, help="re-runs allowed for noisy runs in total (default 6)")
 
 
@@ -87,8 +97,8 @@ def _levels(args):
 
 def _start_docket(ctx, port, run_id):
     data_dir = os.path.join(ctx.work_dir, f"docket-data-{run_id}")  # fresh per run, ext4
-    argv = [env.DOCKET_BIN, "--listen", f"{HOST}:{port}", "--data-dir", data_dir]
-    return procs.Proc("docket", argv, cpu=ctx.args.server_cpu,
+    argv = [ctx.docket["path"], "--listen", f"{HOST}:{port}", "--data-dir", data_dir]
+    return procs.Proc("docket", argv, cpu=ctx.args.server_cpu, nice=ctx.args.nice,
                       log_path=os.path.join(ctx.work_dir, f"docket-{run_id}.log"))
 
 
@@ -100,7 +110,7 @@ def _start_nginx(ctx, port, run_id, body):
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(tmp=tmp, host=HOST, port=port, path=PATH, body=escaped))
     argv = [env.which("nginx"), "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")]
-    proc = procs.Proc("nginx", argv, cpu=ctx.args.server_cpu, log_path=os.path.join(tmp, "stdout.log"))
+    proc = procs.Proc("nginx", argv, cpu=ctx.args.server_cpu, nice=ctx.args.nice, log_path=os.path.join(tmp, "stdout.log"))
     proc.conf_path = conf
     proc.error_log = os.path.join(tmp, "error.log")
     return proc
@@ -144,14 +154,16 @@ def _one_run(ctx, side, conns, duration, pair, run_id, body):
         _verify(side, port, body)
         url = f"http://{HOST}:{port}{PATH}"
         if a.warmup > 0:
-            w = wrk.run(url, conns, a.warmup, cpu=a.client_cpu, threads=a.wrk_threads)
+            w = wrk.run(url, conns, a.warmup, cpu=a.client_cpu, threads=a.wrk_threads, nice=a.nice)
             ctx.command(w["command"], f"warm-up (run {run_id}, {side})")
             rec["warmup"] = {"rps": w["rps"], "errors": w["errors"]}
         cpu0 = proc.cpu_seconds()
+        sched0 = proc.sched_seconds()
         times0 = procs.cpu_times({a.server_cpu, a.client_cpu})
-        w = wrk.run(url, conns, duration, cpu=a.client_cpu, threads=a.wrk_threads)
+        w = wrk.run(url, conns, duration, cpu=a.client_cpu, threads=a.wrk_threads, nice=a.nice)
         cpu_delta = procs.cpu_times_delta(times0, procs.cpu_times({a.server_cpu, a.client_cpu}))
         cpu1 = proc.cpu_seconds()
+        sched1 = proc.sched_seconds()
         mem = proc.memory_kib()
         ctx.command(w["command"], f"measure (run {run_id}, {side}, {conns} connections)")
         alive_after = proc.alive()
@@ -161,9 +173,11 @@ def _one_run(ctx, side, conns, duration, pair, run_id, body):
     lat = w["latency_ms"]
     server_cpu = cpu1 - cpu0
     wall = w["duration_s"] or duration
-    # process time on each pinned CPU that was neither the server's nor wrk's = other work on the box
-    other_server = cpu_delta[a.server_cpu]["task"] - server_cpu
-    other_client = cpu_delta[a.client_cpu]["task"] - w["client_cpu_seconds"]
+    # Busy time on each pinned CPU not charged to the server / to wrk = other work on the box.
+    # (This kernel charges the loopback softirq work done in a process's context to that process,
+    # so "busy" - process CPU is ~0 on a quiet machine.)
+    other_server = cpu_delta[a.server_cpu]["busy"] - server_cpu
+    other_client = cpu_delta[a.client_cpu]["busy"] - w["client_cpu_seconds"]
     rec.update({
         "rps": w["rps"], "requests": w["requests"], "measured_s": wall,
         "p50_ms": lat.get("p50"), "p75_ms": lat.get("p75"), "p90_ms": lat.get("p90"),
@@ -175,6 +189,9 @@ def _one_run(ctx, side, conns, duration, pair, run_id, body):
         "rss_peak_kib": mem["rss_peak_kib"], "rss_kib": mem["rss_kib"],
         "client_cpu_seconds": round(w["client_cpu_seconds"], 3),
         "client_cpu_util": round(w["client_cpu_seconds"] / wall, 3) if wall else None,
+        # time the server / wrk were runnable but another task had their CPU (schedstat)
+        "server_runqueue_wait_s": round(sched1["wait_s"] - sched0["wait_s"], 4),
+        "client_runqueue_wait_s": round(w["client_runqueue_wait_seconds"] or 0.0, 4),
         "other_cpu_seconds_on_server_cpu": round(max(other_server, 0.0), 3),
         "other_cpu_seconds_on_client_cpu": round(max(other_client, 0.0), 3),
         "cpu_accounting": {"server_cpu": cpu_delta[a.server_cpu], "client_cpu": cpu_delta[a.client_cpu]},
@@ -196,8 +213,8 @@ def _one_run(ctx, side, conns, duration, pair, run_id, body):
 # ---- summary -----------------------------------------------------------------------------------
 
 SIDE_KEYS = ["rps", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms", "cpu_seconds", "cpu_util",
-             "requests_per_cpu_second", "rss_peak_kib", "client_cpu_util", "other_cpu_seconds_on_server_cpu",
-             "other_cpu_seconds_on_client_cpu"]
+             "requests_per_cpu_second", "rss_peak_kib", "client_cpu_util", "server_runqueue_wait_s",
+             "client_runqueue_wait_s", "other_cpu_seconds_on_server_cpu", "other_cpu_seconds_on_client_cpu"]
 
 
 def _side_summary(runs):
@@ -241,18 +258,21 @@ def _anomalies(ctx, runs):
         if r["log_warn_error_lines"]:
             ctx.note(f"{tag}: {len(r['log_warn_error_lines'])} warn/error log lines, first: "
                      f"{r['log_warn_error_lines'][0][:200]}")
-        if r["cpu_util"] is not None and r["cpu_util"] < 0.85:
+        if r["cpu_util"] is not None and r["cpu_util"] < 0.80 and not _noisy(ctx, r):
             ctx.note(f"{tag}: server used only {r['cpu_util']:.0%} of its CPU - not saturated "
                      f"(client-bound or stalled); client CPU {r['client_cpu_util']:.0%}")
         if _noisy(ctx, r):
-            ctx.note(f"{tag}: other processes used {r['other_cpu_seconds_on_server_cpu']:.2f} CPU-s on the "
-                     f"server's CPU and {r['other_cpu_seconds_on_client_cpu']:.2f} on wrk's during the "
-                     f"{r['measured_s']:.0f} s run (noise; kept, no re-run left)")
+            ctx.note(f"{tag}: server waited {r['server_runqueue_wait_s']:.2f} s and wrk "
+                     f"{r['client_runqueue_wait_s']:.2f} s for their CPU during the {r['measured_s']:.0f} s run; "
+                     f"other work used {r['other_cpu_seconds_on_server_cpu']:.2f} / "
+                     f"{r['other_cpu_seconds_on_client_cpu']:.2f} CPU-s there (noise; kept, no re-run left)")
 
 
 def _noisy(ctx, r):
+    """Noisy = the server or wrk spent more than --noise-limit of the run runnable but waiting for
+    their CPU (run-queue wait from schedstat): the most that interference can have cost the run."""
     lim = ctx.args.noise_limit * r["measured_s"]
-    return r["other_cpu_seconds_on_server_cpu"] > lim or r["other_cpu_seconds_on_client_cpu"] > lim
+    return r["server_runqueue_wait_s"] > lim or r["client_runqueue_wait_s"] > lim
 
 
 def _print_tables(levels, summary):
@@ -295,13 +315,21 @@ def run(ctx):
 
     with ctx.phase("setup"):
         env.ensure_apt(["wrk", "nginx-light"], commands={"wrk": "wrk", "nginx-light": "nginx"})
-        env.ensure_docket()
+    with ctx.phase("build"):
+        ctx.docket = env.snapshot_docket(ctx.work_dir, build=a.build, ref=a.build_ref, binary=a.docket_bin)
+    with ctx.phase("setup"):
+        if not ctx.docket["matches_head"]:
+            ctx.note(f"the docket binary reports {ctx.docket['version']!r}, not built from HEAD "
+                     f"{ctx.git['commit']}; pass --build or --build-ref HEAD")
         ctx.tools = {
-            "docket": env.tool_version([env.DOCKET_BIN, "--version"]),
+            "docket": ctx.docket["version"],
             "nginx": env.tool_version([env.which("nginx"), "-v"]),
             "wrk": env.tool_version(["wrk", "-v"]),
             "taskset": env.tool_version(["taskset", "--version"]),
         }
+        if a.nice < 0 and os.geteuid() != 0:
+            ctx.note(f"not root: cannot use nice {a.nice}; running at the default priority")
+            a.nice = 0
         ncpu = os.cpu_count() or 1
         if max(a.server_cpu, a.client_cpu) >= ncpu or a.server_cpu == a.client_cpu:
             raise SystemExit(f"bench http: need distinct CPUs < {ncpu} for server ({a.server_cpu}) "
@@ -337,18 +365,21 @@ def run(ctx):
     cpus = {a.server_cpu, a.client_cpu}
     quiet_checks = []
 
-    def wait_quiet(why):
+    def wait_quiet(why, window=1.0, sustain=3):
         budget = a.wait_quiet - sum(q["waited_s"] for q in quiet_checks)
-        if a.wait_quiet <= 0:
+        if a.wait_quiet <= 0 or (budget <= 0 and sustain == 1):
             return
         with ctx.phase("wait_quiet"):
-            q = procs.wait_quiet(cpus, timeout=max(budget, 0))
+            q = procs.wait_quiet(cpus, window=window, sustain=sustain, timeout=max(budget, 0))
+        if sustain == 1 and q["quiet"] and q["waited_s"] <= window + 0.1:
+            return  # the cheap pre-run check passed at once: not worth a record
+
         q["why"] = why
         quiet_checks.append(q)
         if not q["quiet"]:
             ctx.note(f"CPUs still busy with other work after waiting {q['waited_s']} s ({why}): busy "
                      f"fraction {q['busy']}; measuring anyway")
-        elif q["waited_s"] > 2:
+        elif q["waited_s"] > 3.5:
             print(f"  (waited {q['waited_s']} s for other work on CPUs {sorted(cpus)} to stop)", flush=True)
 
     wait_quiet("start")
@@ -367,12 +398,13 @@ def run(ctx):
                 duration = a.duration if i == 0 else a.extra_duration
                 for side in ("docket", "nginx"):
                     n += 1
+                    wait_quiet(f"before run {n}", window=0.5, sustain=1)
                     r = _one_run(ctx, side, conns, duration, pair, n, body)
                     while _noisy(ctx, r) and reruns < a.max_reruns:
                         reruns += 1
-                        print(f"  [{n:2}/{total_runs}] {side} {conns} conns: noisy (other work took "
-                              f"{r['other_cpu_seconds_on_server_cpu']:.2f}/{r['other_cpu_seconds_on_client_cpu']:.2f}"
-                              f" CPU-s on server/wrk CPU, {r['rps']:,.0f} req/s) - re-running", flush=True)
+                        print(f"  [{n:2}/{total_runs}] {side} {conns} conns: noisy (server/wrk waited "
+                              f"{r['server_runqueue_wait_s']:.2f}/{r['client_runqueue_wait_s']:.2f} s for their CPU, "
+                              f"{r['rps']:,.0f} req/s) - re-running", flush=True)
                         discarded.append(r)
                         wait_quiet(f"re-run of run {n}")
                         r = _one_run(ctx, side, conns, duration, pair, f"{n}-rerun{reruns}", body)
@@ -390,12 +422,21 @@ def run(ctx):
                                "ratios": _ratios(d_runs, n_runs)}
     _anomalies(ctx, runs)
     _print_tables(levels, summary)
+    noisy_kept = [r["run"] for r in runs if _noisy(ctx, r)]
+    quality = {"runs": len(runs), "reruns": reruns, "noisy_runs_kept": len(noisy_kept),
+               "noisy_run_ids": noisy_kept, "reliable": not noisy_kept,
+               "rule": f"a run is noisy when the server or wrk spent > {a.noise_limit:.0%} of it waiting for "
+                       f"their CPU (run-queue wait)"}
+    if noisy_kept:
+        print(f"\nWARNING: {len(noisy_kept)} of {len(runs)} kept runs had other work on the pinned CPUs "
+              f"(runs {', '.join(map(str, noisy_kept))}); these figures are not reliable - re-run on a quiet machine.")
 
     head = summary[str(levels[0])]
     rat = head["ratios"]
     payload = {
         "description": SUMMARY,
         "headline_connections": levels[0],
+        "quality": quality,
         "ratios": {
             "docket_vs_nginx_rps_ratio": rat["rps"]["median"],
             "docket_vs_nginx_rps_ratio_range": [rat["rps"]["min"], rat["rps"]["max"]],
@@ -412,6 +453,7 @@ def run(ctx):
             "nginx": head["nginx"],
         },
         "by_connections": summary,
+        "docket_binary": {k: v for k, v in ctx.docket.items() if k != "path"},
         "responses": responses,
         "nginx_conf": nginx_conf,
         "quiet_checks": quiet_checks,

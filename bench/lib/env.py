@@ -110,6 +110,64 @@ def ensure_docket():
     return DOCKET_BIN
 
 
+def build_ref(ref, work_dir):
+    """Build Docket from a clean export of git REF (e.g. HEAD) inside work_dir; return the binary.
+
+    Uncommitted work of other people in the tree is left out: `git archive REF` is unpacked into
+    work_dir/src-REF, vendor/src is linked from the main tree (run .ci/do build once if missing),
+    and the pinned zig in .tools/bin builds it there (ReleaseFast, static musl as build.zig says).
+    """
+    commit = _git("rev-parse", ref)
+    if not commit:
+        raise SystemExit(f"bench: unknown git ref {ref!r}")
+    src = os.path.join(work_dir, f"src-{commit[:10]}")
+    os.makedirs(src, exist_ok=True)
+    log(f"==> building docket from a clean export of {ref} ({commit[:10]}) in {os.path.relpath(src, ROOT)}")
+    archive = subprocess.Popen(["git", "-C", ROOT, "archive", commit], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", src], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise SystemExit(f"bench: git archive {ref} failed")
+    vendor_src = os.path.join(ROOT, "vendor", "src")
+    zig = os.path.join(ROOT, ".tools", "bin", "zig")
+    if not os.path.isdir(vendor_src) or not os.access(zig, os.X_OK):
+        subprocess.run([os.path.join(ROOT, ".ci", "do"), "build"], check=True, cwd=ROOT)
+    os.symlink(vendor_src, os.path.join(src, "vendor", "src"))
+    subprocess.run([zig, "build"], check=True, cwd=src)
+    return os.path.join(src, "zig-out", "bin", "docket"), commit
+
+
+def snapshot_docket(work_dir, build=False, ref=None, binary=None):
+    """Copy the Docket binary under test into the run's scratch dir and describe it.
+
+    Default: zig-out/bin/docket (built with .ci/do build when missing, or always with build=True).
+    With ref: built from a clean `git archive ref` (see build_ref). With binary: that file. Others rebuild zig-out/ while
+    a benchmark runs; the copy keeps one binary for the whole run. Returns {"path", "source",
+    "sha256", "version", "built_from", "matches_head"} (matches_head: the commit baked into
+    --version is HEAD's).
+    """
+    import hashlib
+    if binary:
+        src_bin, source = os.path.abspath(binary), os.path.abspath(binary)
+    elif ref:
+        src_bin, commit = build_ref(ref, work_dir)
+        source = f"clean build of git {ref} ({commit})"
+    else:
+        if build:
+            log("==> --build: running .ci/do build")
+            subprocess.run([os.path.join(ROOT, ".ci", "do"), "build"], check=True, cwd=ROOT)
+        src_bin = ensure_docket()
+        source = os.path.relpath(DOCKET_BIN, ROOT)
+    dst = os.path.join(work_dir, "docket")
+    shutil.copy2(src_bin, dst)
+    with open(dst, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    version = tool_version([dst, "--version"])
+    head = _git("rev-parse", "HEAD") or ""
+    baked = version.rsplit("+", 1)[-1].split()[0] if version and "+" in version else None
+    return {"path": dst, "source": source, "sha256": digest, "version": version,
+            "built_from": baked, "matches_head": bool(baked and head.startswith(baked))}
+
+
 def tool_version(argv):
     """First line of a tool's version output (stdout or stderr), or None."""
     try:

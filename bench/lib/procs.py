@@ -1,7 +1,7 @@
 """Processes: start pinned (taskset), wait for a port, read CPU time and memory from /proc, stop.
 
-Every process started here is remembered so `cleanup_all()` (run from a finally block, at exit
-and on SIGTERM/SIGINT) can kill what is still alive - by PID, never by name.
+Every process started here is remembered so `cleanup_all()` (bench/run calls it from a finally
+block, which SIGINT and SIGTERM also reach) can kill what is still alive - by PID, never by name.
 """
 
 import os
@@ -14,8 +14,28 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 _LIVE = {}  # pid -> Popen
 
 
-def taskset_prefix(cpu):
-    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+def set_autogroup_nice(pid, nice):
+    """With kernel autogroups (sched_autogroup_enabled=1) each session is scheduled as one group,
+    so `nice` only ranks processes inside their own session. Every process started here has its
+    own session; giving that session the same nice value makes the priority count against other
+    sessions' work (builds, test suites) too. Best effort: returns False if it could not."""
+    if not nice:
+        return True
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(nice))
+        return True
+    except OSError:
+        return False
+
+
+def taskset_prefix(cpu, nice=None):
+    """`taskset -c CPU [nice -n N]`: pinning and, optionally, scheduling priority (both exec, so the
+    PID Popen returns is the program's own)."""
+    pre = [] if cpu is None else ["taskset", "-c", str(cpu)]
+    if nice:
+        pre += ["nice", "-n", str(nice)]
+    return pre
 
 
 def free_port(host="127.0.0.1"):
@@ -30,6 +50,26 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # after the ")" : state is field 3, utime 14, stime 15 (1-based in proc(5))
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def sched_seconds(pid):
+    """Summed over the process's threads, from /proc/PID/task/*/schedstat: seconds on a CPU and
+    seconds spent runnable but waiting for a CPU (run-queue wait). The wait is the direct measure
+    of interference: on a quiet machine with one pinned process per CPU it stays near zero."""
+    run = wait = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                r, w, _ = f.read().split()
+            run += int(r)
+            wait += int(w)
+        except (OSError, ValueError):
+            pass
+    return {"run_s": run / 1e9, "wait_s": wait / 1e9}
 
 
 def memory_kib(pid):
@@ -67,9 +107,9 @@ def cpu_times_delta(before, after):
 class Proc:
     """A started process with its argv, log file and pinning."""
 
-    def __init__(self, name, argv, cpu=None, log_path=None, cwd=None, env=None):
+    def __init__(self, name, argv, cpu=None, log_path=None, cwd=None, env=None, nice=None):
         self.name = name
-        self.argv = taskset_prefix(cpu) + list(argv)
+        self.argv = taskset_prefix(cpu, nice) + list(argv)
         self.cpu = cpu
         self.log_path = log_path
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL
@@ -78,6 +118,7 @@ class Proc:
                                       stdout=self._log, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
                                       start_new_session=True)
         self.pid = self.popen.pid  # taskset execs the program, so this is the server's own PID
+        set_autogroup_nice(self.pid, nice)
         self.started = time.monotonic()
         _LIVE[self.pid] = self.popen
         self.returncode = None
@@ -118,6 +159,9 @@ class Proc:
     def memory_kib(self):
         return memory_kib(self.pid)
 
+    def sched_seconds(self):
+        return sched_seconds(self.pid)
+
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Signal the process, wait up to `timeout`, then SIGKILL. Returns its exit code."""
         if self.alive():
@@ -134,24 +178,27 @@ class Proc:
         return self.returncode
 
 
-def run_measured(argv, cpu=None, timeout=None, cwd=None):
+def run_measured(argv, cpu=None, timeout=None, cwd=None, nice=None):
     """Run a command to completion (pinned), returning stdout, stderr, exit code, wall and CPU time.
 
     CPU time comes from wait4's rusage of the child, so it covers the load generator itself.
     """
     import tempfile
-    full = taskset_prefix(cpu) + list(argv)
+    full = taskset_prefix(cpu, nice) + list(argv)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
         p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
                              start_new_session=True)
         _LIVE[p.pid] = p
+        set_autogroup_nice(p.pid, nice)
+        sched_last = None  # last schedstat sample before exit (at most ~10 ms missing)
         try:
             deadline = None if timeout is None else t0 + timeout
             while True:
                 pid, status, ru = os.wait4(p.pid, os.WNOHANG)
                 if pid:
                     break
+                sched_last = sched_seconds(p.pid) or sched_last
                 if deadline and time.monotonic() > deadline:
                     p.kill()
                     pid, status, ru = os.wait4(p.pid, 0)
@@ -170,6 +217,7 @@ def run_measured(argv, cpu=None, timeout=None, cwd=None):
             "stderr": err.read().decode(errors="replace"),
             "wall_seconds": wall,
             "cpu_seconds": ru.ru_utime + ru.ru_stime,
+            "runqueue_wait_seconds": sched_last["wait_s"] if sched_last else None,
         }
 
 
@@ -193,19 +241,23 @@ def _quote(arg):
     return shlex.quote(str(arg))
 
 
-def wait_quiet(cpus, max_busy=0.10, window=1.0, timeout=120.0):
-    """Wait until every CPU in `cpus` is busy less than `max_busy` of a `window` (other work on the box).
+def wait_quiet(cpus, max_busy=0.10, window=1.0, sustain=3, timeout=120.0):
+    """Wait until every CPU in `cpus` has been busy less than `max_busy` (fraction) for `sustain`
+    consecutive windows of `window` seconds - i.e. other work on the box has stopped.
 
-    Returns {"quiet": bool, "waited_s": float, "busy": {cpu: fraction}} - never waits past `timeout`.
+    Returns {"quiet": bool, "waited_s": float, "busy": {cpu: fraction of the last window}};
+    never waits much past `timeout` (at least one window is always observed).
     """
     t0 = time.monotonic()
+    streak = 0
     while True:
         b0 = cpu_times(cpus)
         time.sleep(window)
         d = cpu_times_delta(b0, cpu_times(cpus))
         busy = {c: round(d[c]["busy"] / window, 3) for c in d}
         waited = time.monotonic() - t0
-        if all(v <= max_busy for v in busy.values()):
+        streak = streak + 1 if all(v <= max_busy for v in busy.values()) else 0
+        if streak >= sustain:
             return {"quiet": True, "waited_s": round(waited, 1), "busy": busy}
         if waited >= timeout:
-            return {"quiet": False, "waited_s": round(waited, 1), "busy": busy}
+            return {"quiet": streak > 0, "waited_s": round(waited, 1), "busy": busy}

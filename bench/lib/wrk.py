@@ -80,13 +80,13 @@ def command(url, connections, duration_s, threads=1, timeout_s=None, exact=True)
     return argv + [url]
 
 
-def run(url, connections, duration_s, cpu=1, threads=1, timeout_s=None):
+def run(url, connections, duration_s, cpu=1, threads=1, timeout_s=None, nice=None):
     """Run wrk to completion pinned to `cpu`; returns parsed figures plus command, raw output, client CPU."""
     argv = command(url, connections, duration_s, threads=threads, timeout_s=timeout_s)
-    r = procs.run_measured(argv, cpu=cpu, timeout=duration_s + 30)
+    r = procs.run_measured(argv, cpu=cpu, timeout=duration_s + 30, nice=nice)
     if r["returncode"] != 0 or "Requests/sec" not in r["stdout"]:
         raise RuntimeError(f"wrk failed (exit {r['returncode']}): {r['command']}\n{r['stdout']}\n{r['stderr']}")
     res = parse_output(r["stdout"])
     res.update(command=r["command"], raw=r["stdout"], stderr=r["stderr"], wall_seconds=r["wall_seconds"],
-               client_cpu_seconds=r["cpu_seconds"])
+               client_cpu_seconds=r["cpu_seconds"], client_runqueue_wait_seconds=r["runqueue_wait_seconds"])
     return res

@@ -74,6 +74,16 @@ int buf_printf(struct buf *buf, const char *format, ...) {
     return 0;
 }
 
+int buf_append_uint(struct buf *buf, unsigned long long value) {
+    char digits[24];
+    int length = 0;
+    do {
+        digits[sizeof digits - 1 - length++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0 && length < (int)sizeof digits);
+    return buf_append(buf, digits + sizeof digits - length, (size_t)length);
+}
+
 void buf_consume(struct buf *buf, size_t count) {
     CHECK(count <= buf->length);
     memmove(buf->data, buf->data + count, buf->length - count);

@@ -27,6 +27,9 @@ int buf_append(struct buf *buf, const void *data, size_t length);
 int buf_append_str(struct buf *buf, const char *text);
 int buf_printf(struct buf *buf, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends an unsigned integer in decimal (no printf: this is on hot paths). */
+int buf_append_uint(struct buf *buf, unsigned long long value);
+
 /* Removes the first `count` bytes, moving the rest to the front. */
 void buf_consume(struct buf *buf, size_t count);
 

@@ -62,6 +62,8 @@ struct http_conn {
     int draining;                  /* server shutting down: close after this response */
     int close_after_write;         /* close (lingering) once the queue is empty */
     int request_started;           /* bytes arrived since the last response (incl. TLS handshake) */
+    uint64_t deadline_ms;          /* loop time the current phase expires; 0 = none */
+    uint64_t timer_due_ms;         /* loop time the uv timer is armed for */
     int rejected;                  /* accepted only to answer 503 */
 };
 
@@ -154,11 +156,20 @@ static void conn_set_phase(struct http_conn *conn, enum http_phase phase) {
     case HTTP_PHASE_LINGER: timeout_ms = HTTP_LINGER_MS; break;
     case HTTP_PHASE_BUSY: break;
     }
+    /* Deadlines are lazy: the uv timer is restarted only when the new deadline is earlier
+     * than the one it is armed for; a timer that fires early re-arms itself for the rest
+     * (conn_on_timer). A keep-alive request then costs no timer-heap operation at all. */
     if (timeout_ms == 0) {
-        uv_timer_stop(&conn->timer);
-    } else {
-        uv_timer_start(&conn->timer, conn_on_timer, timeout_ms, 0);
+        conn->deadline_ms = 0;
+        return;
     }
+    uint64_t now = uv_now(conn->server->loop);
+    conn->deadline_ms = now + timeout_ms;
+    if (uv_is_active((uv_handle_t *)&conn->timer) && conn->timer_due_ms <= conn->deadline_ms) {
+        return;
+    }
+    conn->timer_due_ms = conn->deadline_ms;
+    uv_timer_start(&conn->timer, conn_on_timer, timeout_ms, 0);
 }
 
 /* ---- Writing ---------------------------------------------------------- */
@@ -348,7 +359,14 @@ static void conn_linger(struct http_conn *conn) {
 
 static void conn_on_timer(uv_timer_t *timer) {
     struct http_conn *conn = timer->data;
-    if (conn->closing) return;
+    if (conn->closing || conn->deadline_ms == 0) return;
+    uint64_t now = uv_now(conn->server->loop);
+    if (now < conn->deadline_ms) { /* armed for an earlier deadline that has since moved */
+        conn->timer_due_ms = conn->deadline_ms;
+        uv_timer_start(&conn->timer, conn_on_timer, conn->deadline_ms - now, 0);
+        return;
+    }
+    conn->deadline_ms = 0;
     switch (conn->phase) {
     case HTTP_PHASE_HEAD:
     case HTTP_PHASE_BODY:

@@ -63,16 +63,9 @@ int topic_segment_reserve(struct evlog_topic *topic) {
 
 int topic_segment_push(struct evlog_topic *topic, struct segment *seg) {
     CHECK(seg != NULL);
-    if (topic->segment_count >= LIMIT_EVLOG_SEGMENTS)
-        return ERR_LIMIT;
-    if (topic->segment_count == topic->segment_capacity) {
-        size_t capacity = topic->segment_capacity == 0 ? 16 : topic->segment_capacity * 2;
-        struct segment **grown = mem_realloc(topic->segments, capacity * sizeof *grown);
-        if (grown == NULL)
-            return ERR_NOMEM;
-        topic->segments = grown;
-        topic->segment_capacity = capacity;
-    }
+    int rc = topic_segment_reserve(topic);
+    if (rc != 0)
+        return rc;
     CHECK(topic->segment_count == 0 ||
           topic->segments[topic->segment_count - 1]->end_offset == seg->base_offset);
     topic->segments[topic->segment_count++] = seg;

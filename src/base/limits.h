@@ -229,4 +229,80 @@
  * years of days, including up to three leap days, in seconds. */
 #define LIMIT_DURATION_S_MAX (3653LL * 24 * 3600)
 
+/* ---- Tasks (src/tasks/) ----------------------------------------------- */
+
+/* Task title, in characters (API.md: 1..500), and its byte ceiling (UTF-8
+ * takes at most 4 bytes per character). */
+#define LIMIT_TASK_TITLE_CHARACTERS 500
+#define LIMIT_TASK_TITLE_BYTES (4 * LIMIT_TASK_TITLE_CHARACTERS)
+
+/* Task description, bytes. 64 KiB holds a long note; longer text belongs in
+ * a document, not a todo item, and keeps one event well under the log's
+ * record limit even as a task.deleted snapshot with old/new values. */
+#define LIMIT_TASK_DESCRIPTION_BYTES (64 * 1024)
+
+/* Tags per task and bytes per tag. Tags are labels; 50 x 64 B bounds the
+ * tag index rows of one task. */
+#define LIMIT_TASK_TAGS 50
+#define LIMIT_TASK_TAG_BYTES 64
+
+/* Reminders per task. Each becomes a timer-wheel entry. */
+#define LIMIT_TASK_REMINDERS 20
+
+/* RRULE text, bytes. The supported subset never needs more than ~120. */
+#define LIMIT_TASK_RRULE_BYTES 256
+
+/* IANA timezone name, bytes ("America/Argentina/ComodRivadavia" is 32). */
+#define LIMIT_TIMEZONE_NAME_BYTES 64
+
+/* Username, bytes: [A-Za-z0-9._-], 3..64. */
+#define LIMIT_USERNAME_BYTES_MIN 3
+#define LIMIT_USERNAME_BYTES_MAX 64
+
+/* Idempotency-Key header, bytes (Stripe allows 255). */
+#define LIMIT_IDEMPOTENCY_KEY_BYTES 255
+
+/* Full-text query `q`, bytes. */
+#define LIMIT_TASK_QUERY_BYTES 512
+
+/* Repeatable list filters (tag=, priority=, type=) accepted per request. */
+#define LIMIT_LIST_FILTER_VALUES 20
+
+/* List page size: API.md default 50, max 500. */
+#define LIMIT_LIST_DEFAULT 50
+#define LIMIT_LIST_MAX 500
+
+/* Opaque list cursor, bytes of its base64url text. */
+#define LIMIT_LIST_CURSOR_BYTES 1024
+
+/* Commands accepted but not yet durable and applied (HTTP requests waiting
+ * for the log). Past it writes get 503 with Retry-After instead of queueing
+ * without bound. */
+#define LIMIT_COMMANDS_PENDING 65536
+
+/* Events applied by the projection in one SQLite transaction. Bounds the
+ * time one apply step holds the loop. */
+#define LIMIT_PROJECTION_BATCH_EVENTS 4096
+
+/* Concurrent password hashes (signup, login, password change) on the
+ * thread pool; more wait in a bounded queue, and past that get 503. Each
+ * hash costs ~0.5-1.5 s of CPU at 600k PBKDF2 iterations. */
+#define LIMIT_PASSWORD_HASHES_RUNNING 2
+#define LIMIT_PASSWORD_HASHES_QUEUED 64
+
+/* Login throttling: failures per username and per client address within
+ * the window before further attempts get 429 with Retry-After. */
+#define LIMIT_LOGIN_FAILURES_PER_USER 5
+#define LIMIT_LOGIN_FAILURES_PER_ADDRESS 20
+#define LIMIT_LOGIN_WINDOW_S 900
+#define LIMIT_LOGIN_THROTTLE_ENTRIES 65536
+
+/* Audit retention default, days (PRODUCT.md A2), and the sweep period. */
+#define LIMIT_AUDIT_RETENTION_DAYS_DEFAULT 90
+#define LIMIT_AUDIT_SWEEP_MS 60000
+
+/* Token lifetime default, seconds (24 h) and ceiling (30 days). */
+#define LIMIT_TOKEN_TTL_S_DEFAULT (24 * 3600)
+#define LIMIT_TOKEN_TTL_S_MAX (30 * 24 * 3600)
+
 #endif

@@ -31,6 +31,17 @@ struct config {
     int64_t evlog_retention_bytes; /* per topic; 0 keeps everything */
     int64_t evlog_retention_age_ms; /* per topic; 0 keeps everything */
     int64_t evlog_repair;          /* 1: cut the log at a corrupt record instead of refusing to start */
+    char *auth_jwt_secret_file;    /* HS256 secret file; "" = <data_dir>/jwt-secret */
+    int64_t auth_token_ttl_s;      /* lifetime of issued tokens */
+    int64_t auth_leeway_s;         /* clock skew tolerated on exp/nbf/iat */
+    char *auth_issuer;             /* iss written and required */
+    char *auth_audience;           /* aud written and required */
+    char *auth_external_issuer;    /* another issuer whose tokens are accepted; "" = none */
+    char *auth_external_audience;  /* aud required on its tokens */
+    char *auth_external_secret_file; /* its HS256 secret */
+    int64_t auth_password_iterations; /* PBKDF2 iterations for new hashes */
+    int64_t auth_signup;           /* 1: open signup */
+    int64_t audit_retention_days;  /* audit sweep age; 0 = forever */
 };
 
 /* A parse failure: the sentence to print and the setting it concerns. */

@@ -38,6 +38,7 @@ struct exchange {
     void *context;                 /* the application object routes were registered with */
     void (*finish)(struct exchange *exchange); /* set by the transport */
     void *transport;               /* the connection, opaque to handlers */
+    char peer_address[48];         /* client IP address text ("" if unknown) */
 };
 
 typedef enum exchange_status (*exchange_handler)(struct exchange *exchange);

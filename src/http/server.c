@@ -583,6 +583,21 @@ static void conn_start_close_after_write(struct http_conn *conn) {
     else conn->close_after_write = 1;
 }
 
+/* The client's address without the port, for per-address limits (login
+ * throttling) and logs. */
+static void conn_record_peer(struct http_conn *conn) {
+    struct sockaddr_storage address;
+    int length = (int)sizeof address;
+    char *out = conn->exchange.peer_address;
+    out[0] = '\0';
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&address, &length) != 0) return;
+    if (address.ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)&address, out, sizeof conn->exchange.peer_address);
+    } else if (address.ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)&address, out, sizeof conn->exchange.peer_address);
+    }
+}
+
 static void server_on_connection(uv_stream_t *listener, int status) {
     struct http_server *server = listener->data;
     if (status < 0 || server->shutting_down) return;
@@ -606,6 +621,7 @@ static void server_on_connection(uv_stream_t *listener, int status) {
         return;
     }
     uv_tcp_nodelay(&conn->tcp, 1);
+    conn_record_peer(conn);
     server->stats.connections_total++;
     if (server->stats.connections_open > server->options.max_connections) {
         /* Over the ceiling: answer 503 in plain text-free problem+json and go. */

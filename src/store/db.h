@@ -41,6 +41,13 @@ struct sqlite3 *db_handle(struct db *db);
  * string literals); reset and with bindings cleared. NULL on error (logged). */
 struct sqlite3_stmt *db_statement(struct db *db, const char *sql);
 
+/* A prepared statement for assembled SQL of `length` bytes (list queries
+ * whose text depends on the filters), cached by its text in a small LRU
+ * table; reset and with bindings cleared. It stays valid until
+ * DB_TEXT_STATEMENTS_MAX other texts were asked for, so use it before asking
+ * for another. NULL on error (logged) or for text over 16 KiB. */
+struct sqlite3_stmt *db_statement_text(struct db *db, const char *sql, size_t length);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or a negative code. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);

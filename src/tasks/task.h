@@ -118,6 +118,13 @@ struct task_patch {
     struct task values; /* the named fields' new values (others unset) */
 };
 
+/* Nesting of arrays and objects accepted in a request body. A task body
+ * needs 3 (body -> reminders -> reminder); the margin lets a client send a
+ * slightly richer document and still get field errors, while a hostile
+ * "[[[[..." is refused before any walk over it (a bound of our own, kept
+ * here rather than in limits.h because only this parser applies it). */
+#define TASK_JSON_DEPTH_MAX 8
+
 /* Validation errors of one request body, each naming its field by dotted
  * path ("title", "tags.3", "reminders.0.before", "recurrence.rule"). */
 #define TASK_ERRORS_MAX 16
@@ -143,20 +150,25 @@ int task_copy(struct task *out, const struct task *from);
  * errors ("is not a task field"); read-only members (id, version,
  * created_at, updated_at, completed_at, parent_id) are 422 too. On success
  * `out` holds the fields (id, owner, times and version are left for the
- * caller). A due date with no `reminders` member gets [{"before":"PT15M"}].
+ * caller; `completed` is accepted and only sets the flag). A due date with
+ * no `reminders` member gets [{"before":"PT15M"}]. `out` is overwritten, not
+ * freed first; on any error it is left empty (nothing to free).
  * Returns 0; ERR_PARSE when the body is not a JSON object (400: `errors`
  * holds one entry with field "" and the parser's message); ERR_INVAL with
  * `errors` filled (422). */
 int task_parse_create(const char *body, size_t length, const struct task_defaults *defaults,
                       struct task *out, struct task_errors *errors);
 
-/* Parses a PATCH body, same rules; an empty object is valid (no change). */
+/* Parses a PATCH body, same rules; an empty object is valid (no change).
+ * On any error `out` is left empty (fields 0), nothing to free. */
 int task_parse_patch(const char *body, size_t length, struct task_patch *out,
                      struct task_errors *errors);
 void task_patch_free(struct task_patch *patch);
 
 /* `out` = `current` with the patch applied (version and times untouched).
- * ERR_NOMEM. */
+ * ERR_NOMEM. `out` is overwritten, not freed first. TASK_FIELD_COMPLETED is
+ * not applied here: completing has its own event (task.completed) and time,
+ * so the caller turns it into a complete/uncomplete command. */
 int task_apply_patch(const struct task *current, const struct task_patch *patch,
                      struct task *out);
 

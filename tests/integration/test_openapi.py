@@ -10,6 +10,7 @@ document disagree these tests fail instead of bending either one."""
 import collections
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +20,9 @@ import requests
 from hypothesis import HealthCheck, Phase
 
 from conftest import REPO, SANITIZED, Server, clean_environment, sanitizer_reports, scaled
+
+# Hypothesis caches Unicode tables in ./.hypothesis by default; keep the work tree clean.
+hypothesis.configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "docket-hypothesis")
 
 DOCUMENT_PATH = REPO / "web" / "openapi.json"
 DOCUMENT_BYTES = DOCUMENT_PATH.read_bytes()

@@ -828,7 +828,8 @@ static int task_field_assign(struct task *out, const struct task *from, unsigned
         return 0;
     case TASK_FIELD_RECURRENCE:
         out->has_recurrence = from->has_recurrence;
-        memcpy(out->rule, from->has_recurrence ? from->rule : "", sizeof out->rule);
+        if (from->has_recurrence) memcpy(out->rule, from->rule, sizeof out->rule);
+        else out->rule[0] = '\0';
         out->recurrence_from = from->has_recurrence ? from->recurrence_from : 0;
         return 0;
     }

@@ -8,10 +8,12 @@
  * and committed as data, so validation does not depend on the machine the
  * static binary runs on. Zones added after 2025b are still accepted where
  * the host has their TZif file; the file check reads only the 4-byte magic.
+ * The directory is a setting only so tests can supply zones of their own.
  */
 #include "timezone.h"
 
 #include "../base/check.h"
+#include "../base/err.h"
 #include "../base/limits.h"
 
 #include <fcntl.h>
@@ -151,6 +153,17 @@ static const char *const timezone_names[] = {
 
 #define TIMEZONE_NAME_COUNT (sizeof timezone_names / sizeof timezone_names[0])
 
+/* The fallback's directory; only tests change it. */
+static char timezone_directory[TIMEZONE_DIRECTORY_BYTES + 1] = TIMEZONE_DIRECTORY;
+
+int timezone_directory_set(const char *directory) {
+    if (directory == NULL) directory = TIMEZONE_DIRECTORY;
+    size_t length = strlen(directory);
+    if (length == 0 || length > TIMEZONE_DIRECTORY_BYTES) return ERR_INVAL;
+    memcpy(timezone_directory, directory, length + 1);
+    return 0;
+}
+
 size_t timezone_table_size(void) {
     return TIMEZONE_NAME_COUNT;
 }
@@ -176,9 +189,13 @@ static bool timezone_name_character(char character) {
 /* Copies a well-shaped name into `out` (NUL-terminated); false otherwise. */
 static bool timezone_shape(const char *name, size_t length,
                            char out[LIMIT_TIMEZONE_NAME_BYTES + 1]) {
-    if (length == 0 || length > LIMIT_TIMEZONE_NAME_BYTES || name[0] == '/') return false;
+    if (length == 0 || length > LIMIT_TIMEZONE_NAME_BYTES) return false;
+    /* No empty path component ("/UTC", "Etc//UTC", "Etc/"): the kernel
+     * would accept them as another spelling of a name. */
+    if (name[0] == '/' || name[length - 1] == '/') return false;
     for (size_t index = 0; index < length; index++) {
         if (!timezone_name_character(name[index])) return false;
+        if (name[index] == '/' && name[index + 1] == '/') return false;
     }
     memcpy(out, name, length);
     out[length] = '\0';
@@ -202,15 +219,17 @@ static bool timezone_refused(const char *text) {
            strncmp(text, "posix/", 6) == 0 || strncmp(text, "right/", 6) == 0;
 }
 
-/* True when TIMEZONE_DIRECTORY/<text> is a file starting with "TZif".
- * Symlinks are followed: the directory's links are often symlinks, and the
- * name's characters already keep the path inside the directory. O_NONBLOCK
- * keeps a FIFO planted there from stalling the loop. */
+/* True when <directory>/<text> is a file starting with "TZif". Symlinks
+ * are followed: the directory's links are often symlinks, and the name's
+ * characters already keep the path inside the directory. O_NONBLOCK keeps
+ * a FIFO planted there from stalling the loop. */
 static bool timezone_file_is_tzif(const char *text, size_t length) {
-    char path[sizeof TIMEZONE_DIRECTORY + LIMIT_TIMEZONE_NAME_BYTES + 1];
-    CHECK(length <= LIMIT_TIMEZONE_NAME_BYTES);
-    memcpy(path, TIMEZONE_DIRECTORY "/", sizeof TIMEZONE_DIRECTORY);
-    memcpy(path + sizeof TIMEZONE_DIRECTORY, text, length + 1);
+    char path[TIMEZONE_DIRECTORY_BYTES + 1 + LIMIT_TIMEZONE_NAME_BYTES + 1];
+    size_t directory_length = strlen(timezone_directory);
+    CHECK(length <= LIMIT_TIMEZONE_NAME_BYTES && directory_length <= TIMEZONE_DIRECTORY_BYTES);
+    memcpy(path, timezone_directory, directory_length);
+    path[directory_length] = '/';
+    memcpy(path + directory_length + 1, text, length + 1);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return false;
     char magic[4];

@@ -15,16 +15,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Where the host's zone files are looked up. */
+/* Where the host's zone files are looked up (by default). */
 #define TIMEZONE_DIRECTORY "/usr/share/zoneinfo"
+
+/* Longest directory timezone_directory_set() accepts, bytes. */
+#define TIMEZONE_DIRECTORY_BYTES 256
 
 /* True when `name` (`length` bytes, no NUL needed) is an IANA zone name:
  * at most LIMIT_TIMEZONE_NAME_BYTES bytes of [A-Za-z0-9/_+-], not starting
  * with "/", and either in the built-in table or a TZif file under
- * TIMEZONE_DIRECTORY. "localtime", "posixrules" and the "posix/" and
+ * the zone directory. "localtime", "posixrules" and the "posix/" and
  * "right/" trees are refused: the first two differ from host to host, and
  * "right/" zones count leap seconds, which Unix time does not. */
 bool timezone_is_valid(const char *name, size_t length);
+
+/* Points the file fallback at another directory (NULL restores
+ * TIMEZONE_DIRECTORY): the seam tests use to add zones the table lacks.
+ * ERR_INVAL when longer than TIMEZONE_DIRECTORY_BYTES. Not thread-safe;
+ * set it before serving. */
+int timezone_directory_set(const char *directory);
 
 /* True when `name` is in the built-in table (no filesystem access). */
 bool timezone_is_known(const char *name, size_t length);

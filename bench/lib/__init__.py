@@ -7,4 +7,8 @@ Modules:
   httpget  one raw HTTP/1.1 request over a socket, to verify a server before measuring
   stats    medians, spreads and ratios following perf.md section 6
   report   text tables, the run context (commands, durations) and the JSON writer
+  wrkscript  wrk with a Lua request script and headers; counted loads (stop at a quota)
+  taskgen  deterministic task bodies, the same in Python and in wrk's Lua (taskgen.lua)
+  httpjson keep-alive JSON client for setup and checks around a measurement
+  disk     the disk under a path and its flush counter (/proc/diskstats)
 """

@@ -27,6 +27,7 @@
 
 #include <sqlite3.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,7 +60,9 @@ struct db_text_statement {
 };
 
 struct db {
-    sqlite3 *handle;                                                  /* the one connection */
+    fts5_tokenizer tokenizer_api; /* unicode61's methods (FTS5's own) */
+    Fts5Tokenizer *tokenizer;     /* one unicode61 instance, remove_diacritics 2 */
+    sqlite3 *handle;              /* the one connection */
     struct db_cached_statement statements[DB_STATEMENTS_MAX];         /* by literal address */
     size_t statement_count;                                           /* slots used */
     struct db_text_statement text_statements[DB_TEXT_STATEMENTS_MAX]; /* by text, LRU */
@@ -344,6 +347,8 @@ static const char db_schema_1[] =
     " payload TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS audit_by_user ON audit(user_id, time_ns);"
     "CREATE INDEX IF NOT EXISTS audit_by_time ON audit(time_ns);"
+    "CREATE INDEX IF NOT EXISTS audit_by_task ON audit(task_id, time_ns)"
+    " WHERE task_id IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS idempotency("
     " user_id TEXT NOT NULL,"
     " key TEXT NOT NULL,"
@@ -447,6 +452,158 @@ int db_reset_projections(struct db *db) {
     return db_migrate(db, message, sizeof message);
 }
 
+/* ---- Full-text tokens and docket_match --------------------------------- */
+
+/* Adapts FTS5's token callback to db_tokenize's. */
+struct db_token_walk {
+    int (*each)(void *arg, const char *token, size_t length); /* caller's callback */
+    void *arg;                                                /* its argument */
+    int stopped;                                              /* its nonzero result */
+};
+
+static int db_token_walk_step(void *context, int flags, const char *token, int length, int start,
+                              int end) {
+    (void)flags;
+    (void)start;
+    (void)end;
+    struct db_token_walk *walk = context;
+    walk->stopped = walk->each(walk->arg, token, (size_t)length);
+    return walk->stopped != 0 ? SQLITE_DONE : SQLITE_OK;
+}
+
+static int db_tokenize_flags(struct db *db, int flags, const char *text, size_t length,
+                             int (*each)(void *arg, const char *token, size_t length), void *arg) {
+    CHECK(db->tokenizer != NULL && length <= INT32_MAX);
+    struct db_token_walk walk = {each, arg, 0};
+    int rc = db->tokenizer_api.xTokenize(db->tokenizer, &walk, flags, text, (int)length,
+                                         db_token_walk_step);
+    if (walk.stopped != 0)
+        return walk.stopped;
+    return rc == SQLITE_OK ? 0 : db_error_code(rc);
+}
+
+int db_tokenize(struct db *db, const char *text, size_t length,
+                int (*each)(void *arg, const char *token, size_t length), void *arg) {
+    CHECK(db != NULL && (text != NULL || length == 0) && each != NULL);
+    return db_tokenize_flags(db, FTS5_TOKENIZE_QUERY, text, length, each, arg);
+}
+
+/* docket_match's first argument, parsed once per statement run and kept as
+ * SQLite auxiliary data while the bound value stays the same. */
+struct db_match_query {
+    size_t count;                            /* tokens */
+    const char *tokens[DB_MATCH_TOKENS_MAX]; /* into text */
+    size_t lengths[DB_MATCH_TOKENS_MAX];     /* bytes of each */
+    char text[];                             /* copy of the argument */
+};
+
+/* One row's progress: which tokens were seen so far. */
+struct db_match_row {
+    const struct db_match_query *query; /* what to look for */
+    int prefix;                         /* last token matches as a prefix */
+    size_t remaining;                   /* tokens not seen yet */
+    bool seen[DB_MATCH_TOKENS_MAX];     /* per token */
+};
+
+static struct db_match_query *db_match_parse(const char *text, size_t length) {
+    struct db_match_query *query = mem_alloc(sizeof *query + length + 1);
+    if (query == NULL)
+        return NULL;
+    memcpy(query->text, text, length);
+    query->text[length] = '\0';
+    query->count = 0;
+    size_t start = 0;
+    for (size_t index = 0; index <= length; index++) {
+        if (index < length && query->text[index] != ' ')
+            continue;
+        if (index > start) {
+            if (query->count == DB_MATCH_TOKENS_MAX) {
+                mem_free(query);
+                return NULL;
+            }
+            query->tokens[query->count] = query->text + start;
+            query->lengths[query->count++] = index - start;
+        }
+        start = index + 1;
+    }
+    return query;
+}
+
+static int db_match_token(void *arg, const char *token, size_t length) {
+    struct db_match_row *row = arg;
+    const struct db_match_query *query = row->query;
+    for (size_t index = 0; index < query->count; index++) {
+        if (row->seen[index])
+            continue;
+        bool prefix = row->prefix && index + 1 == query->count;
+        size_t want = query->lengths[index];
+        if ((prefix ? length >= want : length == want) &&
+            memcmp(token, query->tokens[index], want) == 0) {
+            row->seen[index] = true;
+            row->remaining--;
+        }
+    }
+    return row->remaining == 0 ? 1 : 0;
+}
+
+static void db_match_function(sqlite3_context *context, int argc, sqlite3_value **argv) {
+    CHECK(argc == 4);
+    struct db *db = sqlite3_user_data(context);
+    struct db_match_query *query = sqlite3_get_auxdata(context, 0);
+    if (query == NULL) {
+        const char *text = (const char *)sqlite3_value_text(argv[0]);
+        query = db_match_parse(text != NULL ? text : "", (size_t)sqlite3_value_bytes(argv[0]));
+        if (query == NULL) {
+            sqlite3_result_error(context, "docket_match: too many tokens or out of memory", -1);
+            return;
+        }
+        sqlite3_set_auxdata(context, 0, query, mem_free);
+        query = sqlite3_get_auxdata(context, 0);
+        if (query == NULL) {
+            sqlite3_result_error_nomem(context);
+            return;
+        }
+    }
+    struct db_match_row row = {.query = query, .prefix = sqlite3_value_int(argv[1])};
+    row.remaining = query->count;
+    /* FTS5 matches nothing for a query without tokens; so does this. */
+    for (int column = 2; column < 4 && row.remaining > 0 && query->count > 0; column++) {
+        const char *text = (const char *)sqlite3_value_text(argv[column]);
+        int rc = db_tokenize_flags(db, FTS5_TOKENIZE_DOCUMENT, text != NULL ? text : "",
+                                   (size_t)sqlite3_value_bytes(argv[column]), db_match_token, &row);
+        if (rc < 0) {
+            sqlite3_result_error_code(context, SQLITE_NOMEM);
+            return;
+        }
+    }
+    sqlite3_result_int(context, query->count > 0 && row.remaining == 0);
+}
+
+/* Finds FTS5's unicode61 tokenizer (through the fts5_api pointer SQLite
+ * hands out to `SELECT fts5(?)`) and registers docket_match. */
+static int db_text_setup(struct db *db) {
+    fts5_api *api = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db->handle, "SELECT fts5(?1)", -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_pointer(stmt, 1, (void *)&api, "fts5_api_ptr", NULL);
+        rc = sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW || api == NULL)
+        return rc == SQLITE_ROW ? ERR_UNSUPPORTED : db_error_code(rc);
+    void *user_data = NULL;
+    rc = api->xFindTokenizer(api, "unicode61", &user_data, &db->tokenizer_api);
+    const char *arguments[] = {"remove_diacritics", "2"};
+    if (rc == SQLITE_OK)
+        rc = db->tokenizer_api.xCreate(user_data, arguments, 2, &db->tokenizer);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(db->handle, "docket_match", 4,
+                                        SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, db,
+                                        db_match_function, NULL, NULL, NULL);
+    return db_error_code(rc);
+}
+
 /* ---- Open and close ---------------------------------------------------- */
 
 /* WAL + synchronous=NORMAL: commits do not fsync (a power loss may lose the
@@ -492,6 +649,8 @@ int db_open(struct db **db_out, const char *path, struct db_error *error) {
     if (rc == 0)
         rc = db_exec(db, db_pragmas);
     if (rc == 0)
+        rc = db_text_setup(db);
+    if (rc == 0)
         rc = db_migrate(db, detail, sizeof detail);
     if (rc != 0)
         goto fail;
@@ -512,6 +671,8 @@ void db_close(struct db *db) {
     if (db == NULL)
         return;
     db_statements_finalize(db);
+    if (db->tokenizer != NULL)
+        db->tokenizer_api.xDelete(db->tokenizer);
     if (db->handle != NULL) {
         int rc = sqlite3_close(db->handle);
         CHECK(rc == SQLITE_OK); /* every statement is ours and finalized above */

@@ -86,8 +86,8 @@ def add_arguments(p):
     p.add_argument("--query-concurrency", default="1,8",
                    help="wrk connections per query measurement; the first gives the latency figures (default 1,8)")
     p.add_argument("--load-connections", type=int, default=256, help="wrk connections while loading Docket (256)")
-    p.add_argument("--load-minutes", type=float, default=10.0,
-                   help="cap on each loading phase per side (default 10); a capped side is measured at the size "
+    p.add_argument("--load-minutes", type=float, default=12.0,
+                   help="cap on each loading phase per side (default 12); a capped side is measured at the size "
                         "it reached, which the output says")
     p.add_argument("--only", choices=["docket", "pocketbase"], default=None,
                    help="measure one system only (no ratios): for checking one side")

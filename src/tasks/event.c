@@ -87,6 +87,10 @@ char *event_to_json(const struct event_envelope *envelope, struct yyjson_mut_doc
         text = yyjson_mut_val_write_opts(object, YYJSON_WRITE_NOFLAG, &event_json_allocator,
                                          &length, NULL);
         if (text != NULL && length_out != NULL) *length_out = length;
+        /* A mutable value lives in one container at a time: unlinking it
+         * lets the caller write the same data again (a retry, a second
+         * record) or attach it elsewhere. */
+        yyjson_mut_obj_remove_str(object, "data");
     }
     yyjson_mut_doc_free(own);
     return text;

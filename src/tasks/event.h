@@ -53,7 +53,10 @@ struct event_envelope {
 };
 
 /* Serialises envelope + `data` (a value of `doc`, may be NULL for {}) into a
- * mem_alloc'd string. NULL on ERR_NOMEM. */
+ * mem_alloc'd string. NULL on ERR_NOMEM. `data` must be an object not held
+ * by another container; it is linked into the envelope only while writing,
+ * so the same data may be written again. `doc` may be NULL when `data` is.
+ * The envelope's values are added to `doc` (freed with it). */
 char *event_to_json(const struct event_envelope *envelope, struct yyjson_mut_doc *doc,
                     struct yyjson_mut_val *data, size_t *length_out);
 

@@ -281,7 +281,9 @@ static int rrule_lookup(const char *name, size_t length, const char **message) {
 /* Checks the rules that involve more than one part. */
 static int rrule_check_combination(const struct rrule *rule, unsigned seen,
                                    const char **message) {
-    if ((seen & (1u << RRULE_KEY_FREQ)) == 0) return rrule_fail(rrule_message_freq_missing, message);
+    if ((seen & (1u << RRULE_KEY_FREQ)) == 0) {
+        return rrule_fail(rrule_message_freq_missing, message);
+    }
     if (rule->by_day_mask != 0 && rule->freq != RRULE_FREQ_WEEKLY) {
         return rrule_fail(rrule_message_byday_freq, message);
     }

@@ -37,11 +37,17 @@ static const char sample_text[] =
     "\"correlationid\":\"0190a1b2-c3d4-7e5f-8a6b-000000000003\",\"actor\":\"cli\","
     "\"data\":{\"version\":4}}";
 
+/* Writes the envelope with data {"version":4} twice from one document (the
+ * second time as a retry would) and returns the second text, after
+ * checking both are the same. */
 static char *build(const struct event_envelope *envelope, size_t *length) {
     yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
     yyjson_mut_val *data = yyjson_mut_obj(doc);
     yyjson_mut_obj_add_int(doc, data, "version", 4);
+    char *first = event_to_json(envelope, doc, data, NULL);
     char *text = event_to_json(envelope, doc, data, length);
+    if (first == NULL || text == NULL || strcmp(first, text) != 0) abort();
+    mem_free(first);
     yyjson_mut_doc_free(doc);
     return text;
 }

@@ -69,6 +69,14 @@
 _Static_assert(LIMIT_TASK_QUERY_BYTES / 2 <= DB_MATCH_TOKENS_MAX,
                "every token of a q of LIMIT_TASK_QUERY_BYTES fits docket_match");
 
+/* The plan forced by tests (query_testing_force_plan). */
+static enum query_plan_override query_plan_forced = QUERY_PLAN_AUTO;
+
+void query_testing_force_plan(enum query_plan_override plan) {
+    CHECK((unsigned)plan <= QUERY_PLAN_DRIVEN);
+    query_plan_forced = plan;
+}
+
 /* ---- Helpers ----------------------------------------------------------- */
 
 static int query_fail(struct db *db, int sqlite_code, const char *what) {
@@ -703,8 +711,11 @@ static int query_list_run(struct query_list *list, struct buf *out) {
         return ERR_IO;
     query_list_bind(list, stmt);
     sqlite3 *handle = db_handle(list->db);
+    /* Forced exhaustion checks after every instruction, so even a query on
+     * a handful of rows runs out. */
+    int every = query_plan_forced == QUERY_PLAN_BUDGET_EXHAUSTED ? 1 : QUERY_PROGRESS_STEPS;
     if (list->budget_steps >= 0)
-        sqlite3_progress_handler(handle, QUERY_PROGRESS_STEPS, query_list_progress, list);
+        sqlite3_progress_handler(handle, every, query_list_progress, list);
     int rc = 0;
     int step = SQLITE_DONE;
     size_t rows = 0;
@@ -810,12 +821,22 @@ static int query_list_indexed(struct query_list *list, int64_t budget_steps, str
 static int query_list_selective(struct query_list *list, struct buf *out) {
     enum query_driver driver = QUERY_DRIVER_NONE;
     size_t tag = 0;
-    int rc = query_list_best_driver(list, QUERY_DRIVER_ROWS, false, &driver, &tag);
+    int rc = 0;
+    if (query_plan_forced == QUERY_PLAN_DRIVEN) {
+        rc = query_list_best_driver(list, INT64_MAX, true, &driver, &tag);
+        if (rc == 0 && driver != QUERY_DRIVER_NONE)
+            return query_list_driven(list, driver, tag, out);
+        return rc == 0 ? query_list_indexed(list, -1, out) : rc;
+    }
+    bool exhaust = query_plan_forced == QUERY_PLAN_BUDGET_EXHAUSTED;
+    if (!exhaust)
+        rc = query_list_best_driver(list, QUERY_DRIVER_ROWS, false, &driver, &tag);
     if (rc != 0)
         return rc;
     if (driver != QUERY_DRIVER_NONE)
         return query_list_driven(list, driver, tag, out);
-    rc = query_list_indexed(list, QUERY_SCAN_BUDGET_STEPS / QUERY_PROGRESS_STEPS, out);
+    rc =
+        query_list_indexed(list, exhaust ? 0 : QUERY_SCAN_BUDGET_STEPS / QUERY_PROGRESS_STEPS, out);
     if (rc != ERR_AGAIN)
         return rc;
     rc = query_list_best_driver(list, QUERY_FALLBACK_ROWS, true, &driver, &tag);
@@ -869,7 +890,7 @@ int query_task_list(struct db *db, const struct task_list_query *query, struct b
                      (query_has_due_filter(query) && query->sort != TASK_SORT_DUE);
     if (rc == 0 && empty)
         rc = buf_append_str(out, "],\"next_cursor\":null}"); /* FTS5 too matches nothing */
-    else if (rc == 0 && selective)
+    else if (rc == 0 && selective && query_plan_forced != QUERY_PLAN_INDEXED)
         rc = query_list_selective(&list, out);
     else if (rc == 0)
         rc = query_list_indexed(&list, -1, out);

@@ -84,6 +84,18 @@ struct task_list_query {
 int query_task_list(struct db *db, const struct task_list_query *query, struct buf *out,
                     struct task_errors *errors);
 
+/* Test hook: which plan query_task_list uses (query.c explains them). AUTO
+ * is the normal choice; the others let tests prove every plan returns the
+ * same pages. BUDGET_EXHAUSTED starts the index-order walk with no budget,
+ * so it takes the fallback path. */
+enum query_plan_override {
+    QUERY_PLAN_AUTO = 0,
+    QUERY_PLAN_INDEXED,
+    QUERY_PLAN_BUDGET_EXHAUSTED,
+    QUERY_PLAN_DRIVEN,
+};
+void query_testing_force_plan(enum query_plan_override plan);
+
 /* ---- Events and audit ---------------------------------------------------- */
 
 /* {"items":[<CloudEvent>...],"next_cursor":null|"<seq>"}: the user's events

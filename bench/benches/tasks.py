@@ -43,6 +43,7 @@ PB_BATCH = 1000
 TARGET_CREATES = 20000
 TARGET_CREATE_RATIO = 5.0
 TARGET_QUERY_P99_MS = 20.0
+CREATE_TIMEOUT_S = 30      # wrk's default 2 s would count PocketBase FULL's queueing at 256 conns as errors
 SLOW_QUERY_S = 1.0          # a first answer slower than this is measured sequentially (_measure_slow)
 SLOW_QUERY_BUDGET_S = 60.0  # time allowed for one slow query's sequential requests
 
@@ -303,13 +304,13 @@ def _create_run(ctx, side, conns, pair, run_id):
         ok_warm = 0
         if a.warmup > 0:
             w0 = wrkscript.run(url, conns, a.warmup, _script(ctx, srv, f"warm-{run_id}", 0),
-                               cpu=a.client_cpu, nice=a.nice)
+                               cpu=a.client_cpu, nice=a.nice, timeout_s=CREATE_TIMEOUT_S)
             ok_warm = w0["requests"] - w0["errors"]["non_2xx_3xx"]
             rec["warmup"] = {"rps": w0["rps"], "requests": w0["requests"], "errors": w0["errors"]}
         cpu0, sched0 = srv.proc.cpu_seconds(), srv.proc.sched_seconds()
         disk0 = disk.counters(ctx.work_dir)
         w = wrkscript.run(url, conns, a.duration, _script(ctx, srv, f"run-{run_id}", 10_000_000),
-                          cpu=a.client_cpu, nice=a.nice)
+                          cpu=a.client_cpu, nice=a.nice, timeout_s=CREATE_TIMEOUT_S)
         disk1 = disk.counters(ctx.work_dir)
         cpu1, sched1 = srv.proc.cpu_seconds(), srv.proc.sched_seconds()
         mem = srv.proc.memory_kib()

@@ -816,3 +816,50 @@ TEST(task_survives_allocation_failure) {
     }
     EXPECT_EQ_INT(successes, 3);
 }
+
+static void *seam_malloc(void *context, size_t size) {
+    (void)context;
+    return mem_alloc(size);
+}
+
+static void *seam_realloc(void *context, void *pointer, size_t old_size, size_t size) {
+    (void)context;
+    (void)old_size;
+    return mem_realloc(pointer, size);
+}
+
+static void seam_free(void *context, void *pointer) {
+    (void)context;
+    mem_free(pointer);
+}
+
+TEST(task_diff_survives_allocation_failure) {
+    /* Proves task_diff and task_to_json report ERR_NOMEM / NULL when the
+     * caller's document cannot grow, for every failing allocation. */
+    static const yyjson_alc seam = {seam_malloc, seam_realloc, seam_free, NULL};
+    struct task before;
+    sample(&before);
+    struct task after;
+    EXPECT_EQ_INT(task_copy(&after, &before), 0);
+    mem_free(after.title);
+    after.title = mem_strdup("other");
+    after.has_due = false;
+    after.tag_count = 1;
+    int successes = 0;
+    for (long budget = 0; budget < 200 && successes < 2; budget++) {
+        yyjson_mut_doc *doc = yyjson_mut_doc_new(&seam);
+        if (doc == NULL) abort();
+        yyjson_mut_val *changes = yyjson_mut_obj(doc);
+        mem_fail_after(budget);
+        int count = changes != NULL ? task_diff(&before, &after, doc, changes) : ERR_NOMEM;
+        yyjson_mut_val *object = task_to_json(&after, doc);
+        mem_fail_after(-1);
+        yyjson_mut_doc_free(doc);
+        EXPECT(count == 3 || count == ERR_NOMEM);
+        if (count == 3 && object != NULL) successes++;
+    }
+    EXPECT_EQ_INT(successes, 2);
+    after.tag_count = 2;
+    task_free(&after);
+    task_free(&before);
+}

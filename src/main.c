@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/logger.h"
 #include "cli/log_command.h"
+#include "cli/user_command.h"
 #include "config/config.h"
 #include "server/server.h"
 #include "server/version.h"
@@ -102,6 +103,10 @@ static const struct command main_commands[] = {
     {"config", "Print the effective settings.", main_run_config, main_help_config},
     {"log", "Inspect the event log: topics, tail, verify, consumers.", log_command_run,
      log_command_help},
+    {"user", "Manage accounts: add, list, set-role, reset-password.", user_command_run,
+     user_command_help},
+    {"rebuild", "Rebuild the database projections from the event log.", rebuild_command_run,
+     rebuild_command_help},
     {"version", "Print the version.", main_run_version, main_help_version},
 };
 

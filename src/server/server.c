@@ -7,6 +7,7 @@
  */
 #include "server.h"
 
+#include "../api/api.h"
 #include "../base/check.h"
 #include "../base/err.h"
 #include "../base/logger.h"
@@ -16,6 +17,10 @@
 #include "../http/server.h"
 #include "../net/notify.h"
 #include "../net/tls.h"
+#include "../store/db.h"
+#include "../tasks/projection.h"
+#include "../tasks/query.h"
+#include "../tasks/service.h"
 #include "../web/assets.h"
 #include "version.h"
 
@@ -29,7 +34,11 @@
 #include <uv.h>
 #include <yyjson.h>
 
+/* Routes of the server itself plus the API's. */
+#define SERVER_ROUTES_MAX 64
+
 struct server {
+    struct api api;                  /* must stay first: API handlers cast the context to it */
     const struct config *config;     /* settings in force */
     uv_loop_t *loop;                 /* the one event loop */
     struct http_server http;         /* the listener and its connections */
@@ -43,6 +52,15 @@ struct server {
     struct evlog_uv_executor evlog_executor; /* runs its commits on the thread pool */
     uv_timer_t evlog_timer;          /* lets a log that failed a write retry */
     int evlog_timer_started;         /* evlog_timer is initialised */
+    struct evlog_topic *events;      /* the "events" topic: every domain event */
+    struct db *db;                   /* <data_dir>/docket.db: the projections */
+    struct projection *projection;   /* applies events to db */
+    struct service *service;         /* the command layer */
+    int api_ready;                   /* api_init succeeded */
+    uv_timer_t sweep_timer;          /* audit retention and idempotency-key sweep */
+    int sweep_timer_started;         /* sweep_timer is initialised */
+    struct route routes[SERVER_ROUTES_MAX]; /* server routes, then api_routes */
+    size_t route_count;              /* entries used */
 };
 
 /* ---- Routes ----------------------------------------------------------- */
@@ -74,9 +92,11 @@ static enum exchange_status server_readyz(struct exchange *exchange) {
     struct server *server = exchange->context;
     int data_dir_ok = server_data_dir_writable(server);
     int evlog_ok = server->evlog != NULL && evlog_writable(server->evlog);
-    if (!data_dir_ok || !evlog_ok || server->stopping) {
+    int db_ok = server->db != NULL && query_user_count(server->db) >= 0;
+    if (!data_dir_ok || !evlog_ok || !db_ok || server->stopping) {
         const char *detail = server->stopping ? "The server is shutting down."
                              : !data_dir_ok   ? "The data directory is not writable."
+                             : !db_ok         ? "The database cannot be read."
                                               : "The event log cannot write (disk full or I/O "
                                                 "error); it retries on its own.";
         response_problem(&exchange->response, 503, detail, NULL, 0);
@@ -94,6 +114,7 @@ static enum exchange_status server_readyz(struct exchange *exchange) {
     yyjson_mut_val *checks = yyjson_mut_obj_add_obj(doc, root, "checks");
     yyjson_mut_obj_add_str(doc, checks, "data_dir", "ok");
     yyjson_mut_obj_add_str(doc, checks, "event_log", "ok");
+    yyjson_mut_obj_add_str(doc, checks, "database", "ok");
     if (response_json(&exchange->response, 200, doc) != 0) {
         response_problem(&exchange->response, 503, "Out of memory.", NULL, 0);
     }
@@ -172,6 +193,20 @@ static enum exchange_status server_metrics(struct exchange *exchange) {
         (unsigned long long)stats->connections_rejected, (unsigned long long)stats->requests_total,
         (unsigned long long)stats->timeouts_total, (unsigned long long)stats->parse_errors_total);
     if (rc == 0 && server->evlog != NULL) rc = server_metrics_evlog(server, body);
+    if (rc == 0 && server->service != NULL) {
+        rc = buf_printf(body,
+                        "# HELP docket_commands_pending Writes waiting for the event log.\n"
+                        "# TYPE docket_commands_pending gauge\ndocket_commands_pending %llu\n"
+                        "# HELP docket_projection_offset Next event-log offset the projection "
+                        "applies.\n# TYPE docket_projection_offset gauge\n"
+                        "docket_projection_offset %lld\n"
+                        "# HELP docket_logins_throttled_total Sign-ins refused by throttling.\n"
+                        "# TYPE docket_logins_throttled_total counter\n"
+                        "docket_logins_throttled_total %llu\n",
+                        (unsigned long long)service_pending(server->service),
+                        (long long)projection_offset(server->projection),
+                        (unsigned long long)server->api.logins_throttled);
+    }
     if (rc != 0) {
         response_problem(response, 503, "Out of memory.", NULL, 0);
         return EXCHANGE_DONE;
@@ -240,6 +275,7 @@ static void server_on_http_closed(struct http_server *http) {
     uv_close((uv_handle_t *)&server->signal_term, NULL);
     uv_close((uv_handle_t *)&server->signal_interrupt, NULL);
     if (server->evlog_timer_started) uv_close((uv_handle_t *)&server->evlog_timer, NULL);
+    if (server->sweep_timer_started) uv_close((uv_handle_t *)&server->sweep_timer, NULL);
     LOG_INFO("server", "stopped", "requests=%llu",
              (unsigned long long)http->stats.requests_total);
 }
@@ -322,6 +358,67 @@ static int server_open_evlog(struct server *server) {
     return 0;
 }
 
+static void server_on_sweep(uv_timer_t *timer) {
+    struct server *server = timer->data;
+    int64_t now_ns = clock_system()->wall_ns(clock_system());
+    int64_t days = server->config->audit_retention_days;
+    int64_t audit_before = days > 0 ? now_ns - days * 86400 * INT64_C(1000000000) : INT64_MIN;
+    int64_t keys_before = now_ns - INT64_C(86400) * 1000000000; /* idempotency keys: 24 h */
+    int64_t deleted = query_sweep(server->db, audit_before, keys_before, 10000);
+    if (deleted > 0) LOG_INFO("server", "swept", "rows=%lld", (long long)deleted);
+    if (deleted < 0) LOG_WARN("server", "sweep failed", "error=%s", err_name((int)deleted));
+}
+
+/* The database, the projection (caught up with the log before anything is
+ * served), the command layer and the API. */
+static int server_open_domain(struct server *server) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/docket.db", server->config->data_dir);
+    struct db_error db_error = {{0}};
+    int rc = db_open(&server->db, path, &db_error);
+    if (rc != 0) {
+        char quoted[700];
+        LOG_ERROR("server", "cannot open the database", "error=%s",
+                  logger_quote(db_error.message, quoted, sizeof quoted));
+        server->db = NULL;
+        return rc;
+    }
+    rc = evlog_topic_open(server->evlog, "events", &server->events);
+    if (rc == 0) rc = projection_open(&server->projection, server->db, server->events);
+    struct service_options options = {
+        .topic = server->events, .db = server->db, .projection = server->projection};
+    if (rc == 0) rc = service_open(&server->service, &options);
+    if (rc != 0) {
+        LOG_ERROR("server", "cannot apply the event log to the database", "error=%s",
+                  err_name(rc));
+        return rc;
+    }
+    rc = api_init(&server->api, server->config, server->loop, server->db, server->service,
+                  server->evlog);
+    if (rc != 0) return rc;
+    server->api_ready = 1;
+    const struct asset *openapi = assets_find("/openapi.json", 13);
+    if (openapi != NULL) {
+        server->api.openapi = (const char *)openapi->data;
+        server->api.openapi_length = openapi->length;
+    }
+    size_t count = 0;
+    for (size_t index = 0; index < sizeof server_routes / sizeof server_routes[0]; index++) {
+        server->routes[count++] = server_routes[index];
+    }
+    for (size_t index = 0; index < api_route_count && count < SERVER_ROUTES_MAX; index++) {
+        server->routes[count++] = api_routes[index];
+    }
+    CHECK(count == api_route_count + sizeof server_routes / sizeof server_routes[0]);
+    server->route_count = count;
+    uv_timer_init(server->loop, &server->sweep_timer);
+    server->sweep_timer.data = server;
+    server->sweep_timer_started = 1;
+    uv_timer_start(&server->sweep_timer, server_on_sweep, 1000, LIMIT_AUDIT_SWEEP_MS);
+    uv_unref((uv_handle_t *)&server->sweep_timer);
+    return 0;
+}
+
 static int server_listen(struct server *server) {
     const struct config *config = server->config;
     struct http_server_options options = {
@@ -332,8 +429,8 @@ static int server_listen(struct server *server) {
         .body_timeout_ms = (uint64_t)config->http_body_timeout_ms,
         .idle_timeout_ms = (uint64_t)config->http_idle_timeout_ms,
         .tls = server->tls_enabled ? &server->tls : NULL,
-        .routes = server_routes,
-        .route_count = sizeof server_routes / sizeof server_routes[0],
+        .routes = server->routes,
+        .route_count = server->route_count,
         .fallback = server_asset,
         .context = server,
     };
@@ -373,6 +470,8 @@ int server_run(const struct config *config) {
     }
     rc = server_open_evlog(server);
     if (rc != 0) goto done;
+    rc = server_open_domain(server);
+    if (rc != 0) goto done;
     rc = server_start_tls(server);
     if (rc != 0) goto done;
     rc = server_listen(server);
@@ -390,11 +489,16 @@ int server_run(const struct config *config) {
     rc = 0;
 done:
     if (rc != 0 && server->evlog_timer_started) uv_close((uv_handle_t *)&server->evlog_timer, NULL);
+    if (rc != 0 && server->sweep_timer_started) uv_close((uv_handle_t *)&server->sweep_timer, NULL);
     if (rc != 0) uv_run(server->loop, UV_RUN_NOWAIT); /* let failed handles close */
     if (server->evlog != NULL) {
         uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
-        evlog_close(server->evlog);
     }
+    service_close(server->service);
+    if (server->api_ready) api_free(&server->api);
+    projection_close(server->projection);
+    if (server->db != NULL) db_close(server->db);
+    if (server->evlog != NULL) evlog_close(server->evlog);
     if (server->tls_enabled) tls_server_config_free(&server->tls);
     uv_loop_close(server->loop);
     mem_free(server);

@@ -71,7 +71,8 @@ struct command {
     const char *username;         /* USER_CREATE */
     const char *password_hash;    /* USER_CREATE, USER_UPDATE (new password) */
     const char *role;             /* USER_CREATE (NULL: admin if first, else user), USER_ROLE */
-    const char *timezone;         /* USER_CREATE, USER_UPDATE; NULL = unchanged / "UTC" */
+    const char *timezone;         /* USER_CREATE, USER_UPDATE (NULL = unchanged / "UTC");
+                                     TASK_CREATE: the owner's zone, the task's default */
     const char *settings_json;    /* USER_UPDATE: new settings object text; NULL = unchanged */
 };
 

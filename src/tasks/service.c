@@ -1,0 +1,1052 @@
+/*
+ * service.c - the command layer (see service.h for the flow and the rules of
+ * in-flight state). Layers of this file:
+ *   in-flight bookkeeping  - pending commands (FIFO by log offset), task
+ *                            overlays, per-user sequence counters,
+ *                            idempotency keys in flight
+ *   events                 - building CloudEvents and appending them
+ *   task commands          - create, patch, complete, uncomplete, delete
+ *   user commands          - create, login, update, role
+ *   completion             - durability, projection, results, failures
+ */
+#include "service.h"
+
+#include "../base/check.h"
+#include "../base/err.h"
+#include "../base/logger.h"
+#include "../base/map.h"
+#include "../base/mem.h"
+#include "../base/timefmt.h"
+#include "../base/uuid.h"
+#include "event.h"
+#include "timezone.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <yyjson.h>
+
+/* Response bodies are one task or one user: bounded by the task limits. */
+#define SERVICE_BODY_BYTES_MAX (256 * 1024)
+
+/* Events one command may append (update + due_changed + completed). */
+#define SERVICE_COMMAND_EVENTS_MAX 4
+
+/* A caller waiting for a command's result: the command's own caller, and
+ * callers that sent the same Idempotency-Key while it was in flight. */
+struct waiter {
+    struct waiter *next; /* next waiter of the same command */
+    command_done done;   /* its callback */
+    void *arg;           /* its argument */
+};
+
+/* A command whose events are appended but not yet applied. */
+struct pending {
+    struct pending *previous, *next; /* FIFO by log offset */
+    struct service *service;          /* owner */
+    int64_t last_offset;              /* offset of its last event */
+    struct waiter *waiters;           /* who gets the result */
+    struct command_result result;     /* prepared success result */
+    char task_id[UUID_STRING_BYTES];  /* overlay it holds ("" if none) */
+    char *idempotency_map_key;        /* key in service->idempotency, or NULL */
+    char *username;                   /* key in service->usernames, or NULL */
+    char request_hash[65];            /* with an idempotency key: what twins must match */
+};
+
+/* A task as the last in-flight command left it. */
+struct overlay {
+    struct task state;   /* the task after the command */
+    bool deleted;        /* the command deleted it */
+    int64_t last_offset; /* offset of the last event that changed it */
+};
+
+/* A user's last assigned sequence number. */
+struct sequence {
+    int64_t last; /* last number handed out */
+};
+
+struct service {
+    struct service_options options;      /* topic, db, projection, clock */
+    struct pending *head, *tail;         /* commands in flight, oldest first */
+    size_t pending_count;                /* entries between head and tail */
+    struct map overlays;                 /* task id -> struct overlay */
+    struct map sequences;                /* user id -> struct sequence */
+    struct map idempotency;              /* user id \x1f key -> struct pending */
+    struct map usernames;                /* username -> struct pending (signups in flight) */
+    struct uuid_v7_generator ids;        /* event, task and user ids */
+    int subscribed;                      /* the wake callback is registered */
+};
+
+/* ---- In-flight bookkeeping ----------------------------------------------- */
+
+static void result_init(struct command_result *result) {
+    memset(result, 0, sizeof *result);
+    buf_init(&result->body, SERVICE_BODY_BYTES_MAX);
+}
+
+static void result_fail(struct command_result *result, int status, const char *detail) {
+    result->status = status;
+    result->detail = detail;
+}
+
+static void overlay_free(struct overlay *overlay) {
+    task_free(&overlay->state);
+    mem_free(overlay);
+}
+
+static void service_drop_overlays(struct service *service) {
+    size_t cursor = 0;
+    struct map_slot *slot;
+    while ((slot = map_next(&service->overlays, &cursor)) != NULL) overlay_free(slot->value);
+    map_free(&service->overlays);
+    map_init(&service->overlays, LIMIT_COMMANDS_PENDING);
+    cursor = 0;
+    while ((slot = map_next(&service->sequences, &cursor)) != NULL) mem_free(slot->value);
+    map_free(&service->sequences);
+    map_init(&service->sequences, SIZE_MAX);
+}
+
+/* The user's next sequence number (the stored last one + 1 the first time). */
+static int service_next_sequence(struct service *service, const char *user_id, int64_t *out) {
+    size_t length = strlen(user_id);
+    struct sequence *sequence = map_get(&service->sequences, user_id, length);
+    if (sequence == NULL) {
+        struct user_record user;
+        int64_t last = 0;
+        int rc = query_user_by_id(service->options.db, user_id, &user);
+        if (rc == 0) last = user.last_sequence;
+        else if (rc != ERR_NOTFOUND) return rc;
+        sequence = mem_alloc(sizeof *sequence);
+        if (sequence == NULL) return ERR_NOMEM;
+        sequence->last = last;
+        rc = map_put(&service->sequences, user_id, length, sequence);
+        if (rc != 0) {
+            mem_free(sequence);
+            return rc;
+        }
+    }
+    *out = ++sequence->last;
+    return 0;
+}
+
+/* Gives back numbers taken by a command whose events were never appended. */
+static void service_return_sequence(struct service *service, const char *user_id, int count) {
+    struct sequence *sequence = map_get(&service->sequences, user_id, strlen(user_id));
+    if (sequence != NULL) sequence->last -= count;
+}
+
+static void pending_unlink(struct service *service, struct pending *pending) {
+    if (pending->previous != NULL) pending->previous->next = pending->next;
+    else service->head = pending->next;
+    if (pending->next != NULL) pending->next->previous = pending->previous;
+    else service->tail = pending->previous;
+    pending->previous = pending->next = NULL;
+    service->pending_count--;
+}
+
+/* Delivers `result` to every waiter of `pending` and frees it. */
+static void pending_finish(struct pending *pending, const struct command_result *result) {
+    struct service *service = pending->service;
+    if (pending->idempotency_map_key != NULL) {
+        map_remove(&service->idempotency, pending->idempotency_map_key,
+                   strlen(pending->idempotency_map_key));
+        mem_free(pending->idempotency_map_key);
+    }
+    if (pending->username != NULL) {
+        map_remove(&service->usernames, pending->username, strlen(pending->username));
+        mem_free(pending->username);
+    }
+    struct waiter *waiter = pending->waiters;
+    bool first = true;
+    while (waiter != NULL) {
+        struct waiter *next = waiter->next;
+        if (first || result->status >= 400) {
+            waiter->done(waiter->arg, result);
+        } else {
+            struct command_result replay = *result; /* same bytes, marked as a replay */
+            replay.replayed = true;
+            waiter->done(waiter->arg, &replay);
+        }
+        first = false;
+        mem_free(waiter);
+        waiter = next;
+    }
+    buf_free(&pending->result.body);
+    mem_free(pending);
+}
+
+static struct pending *pending_new(struct service *service, command_done done, void *arg) {
+    struct pending *pending = mem_calloc(1, sizeof *pending);
+    struct waiter *waiter = mem_calloc(1, sizeof *waiter);
+    if (pending == NULL || waiter == NULL) {
+        mem_free(pending);
+        mem_free(waiter);
+        return NULL;
+    }
+    pending->service = service;
+    waiter->done = done;
+    waiter->arg = arg;
+    pending->waiters = waiter;
+    result_init(&pending->result);
+    return pending;
+}
+
+/* Frees a pending command that never reached the log (no events appended). */
+static void pending_discard(struct pending *pending) {
+    struct service *service = pending->service;
+    if (pending->idempotency_map_key != NULL) {
+        map_remove(&service->idempotency, pending->idempotency_map_key,
+                   strlen(pending->idempotency_map_key));
+        mem_free(pending->idempotency_map_key);
+    }
+    if (pending->username != NULL) {
+        map_remove(&service->usernames, pending->username, strlen(pending->username));
+        mem_free(pending->username);
+    }
+    mem_free(pending->waiters);
+    buf_free(&pending->result.body);
+    mem_free(pending);
+}
+
+static void service_answer(command_done done, void *arg, int status, const char *detail) {
+    struct command_result result;
+    result_init(&result);
+    result_fail(&result, status, detail);
+    done(arg, &result);
+    buf_free(&result.body);
+}
+
+/* ---- Events ---------------------------------------------------------------- */
+
+/* The events of one command before they are appended. */
+struct batch {
+    struct service *service;             /* owner */
+    const struct command *command;       /* what produced them */
+    char correlation_id[UUID_STRING_BYTES]; /* shared by the events */
+    char user_id[UUID_STRING_BYTES];     /* stream owner */
+    const char *password_hash;           /* header "password-hash", or NULL */
+    char *values[SERVICE_COMMAND_EVENTS_MAX];  /* CloudEvent JSON texts */
+    size_t lengths[SERVICE_COMMAND_EVENTS_MAX];
+    size_t count;                        /* events built */
+};
+
+static void batch_free(struct batch *batch) {
+    for (size_t index = 0; index < batch->count; index++) mem_free(batch->values[index]);
+    batch->count = 0;
+}
+
+/* Builds one event of type `type` about `subject` with `data` (owned by
+ * `doc`, which the caller frees). */
+static int batch_add(struct batch *batch, const char *type, const char *subject,
+                     yyjson_mut_doc *doc, yyjson_mut_val *data, int64_t time_ns) {
+    CHECK(batch->count < SERVICE_COMMAND_EVENTS_MAX);
+    struct service *service = batch->service;
+    struct event_envelope envelope;
+    memset(&envelope, 0, sizeof envelope);
+    int rc = uuid_v7_generate(&service->ids, time_ns / 1000000, envelope.id);
+    if (rc != 0) return rc;
+    snprintf(envelope.type, sizeof envelope.type, "%s", type);
+    envelope.time_ns = time_ns;
+    snprintf(envelope.subject, sizeof envelope.subject, "%s", subject);
+    snprintf(envelope.user_id, sizeof envelope.user_id, "%s", batch->user_id);
+    rc = service_next_sequence(service, batch->user_id, &envelope.sequence);
+    if (rc != 0) return rc;
+    memcpy(envelope.correlation_id, batch->correlation_id, UUID_STRING_BYTES);
+    snprintf(envelope.actor, sizeof envelope.actor, "%s",
+             batch->command->actor != NULL ? batch->command->actor : batch->user_id);
+    if (batch->command->idempotency_key != NULL) {
+        snprintf(envelope.idempotency_key, sizeof envelope.idempotency_key, "%s",
+                 batch->command->idempotency_key);
+    }
+    size_t length = 0;
+    char *json = event_to_json(&envelope, doc, data, &length);
+    if (json == NULL) {
+        service_return_sequence(service, batch->user_id, 1);
+        return ERR_NOMEM;
+    }
+    batch->values[batch->count] = json;
+    batch->lengths[batch->count] = length;
+    batch->count++;
+    return 0;
+}
+
+static void service_on_appended(void *arg, int status, int64_t offset);
+static void service_on_appended_quiet(void *arg, int status, int64_t offset) {
+    (void)arg;
+    (void)status;
+    (void)offset;
+}
+
+/* Appends the batch; on success the pending command joins the FIFO. On an
+ * error nothing of the batch is in the log (a partial append is impossible:
+ * the log fails every record after a failed one, and errors returned by
+ * evlog_append come before any record of this batch was accepted, or we
+ * report the command failed while the earlier records stand - see below). */
+static int service_append(struct batch *batch, struct pending *pending, size_t *appended_out) {
+    struct service *service = batch->service;
+    struct evlog_header headers[2];
+    size_t header_count = 0;
+    if (batch->command->request_hash != NULL) {
+        headers[header_count++] = (struct evlog_header){
+            (const uint8_t *)"request-hash", 12, (const uint8_t *)batch->command->request_hash,
+            strlen(batch->command->request_hash)};
+    }
+    if (batch->password_hash != NULL) {
+        headers[header_count++] = (struct evlog_header){
+            (const uint8_t *)"password-hash", 13, (const uint8_t *)batch->password_hash,
+            strlen(batch->password_hash)};
+    }
+    int64_t offset = -1;
+    for (size_t index = 0; index < batch->count; index++) {
+        struct evlog_record record = {
+            .key = (const uint8_t *)batch->user_id,
+            .key_bytes = strlen(batch->user_id),
+            .headers = headers,
+            .header_count = header_count,
+            .value = (const uint8_t *)batch->values[index],
+            .value_bytes = batch->lengths[index],
+        };
+        bool last = index + 1 == batch->count;
+        offset = evlog_append(service->options.topic, &record,
+                              last ? service_on_appended : service_on_appended_quiet,
+                              last ? pending : NULL);
+        if (offset < 0) {
+            /* Records of this batch already accepted will be applied; the
+             * command is reported failed (503) and its idempotent retry
+             * finds what was applied. Only the first record can fail in
+             * practice (ERR_AGAIN/unwritable are checked per topic). */
+            CHECK(index == 0 || offset != ERR_INVAL);
+            *appended_out = index;
+            return (int)offset;
+        }
+    }
+    pending->last_offset = offset;
+    pending->previous = service->tail;
+    if (service->tail != NULL) service->tail->next = pending;
+    else service->head = pending;
+    service->tail = pending;
+    service->pending_count++;
+    return 0;
+}
+
+/* Records the overlay a successful append leaves behind. Takes `state`. */
+static int service_set_overlay(struct service *service, struct pending *pending,
+                               struct task *state, bool deleted) {
+    size_t length = strlen(state->id);
+    struct overlay *overlay = map_get(&service->overlays, state->id, length);
+    if (overlay == NULL) {
+        overlay = mem_calloc(1, sizeof *overlay);
+        if (overlay == NULL) return ERR_NOMEM;
+        int rc = map_put(&service->overlays, state->id, length, overlay);
+        if (rc != 0) {
+            mem_free(overlay);
+            return rc;
+        }
+    } else {
+        task_free(&overlay->state);
+    }
+    overlay->state = *state;
+    memset(state, 0, sizeof *state);
+    overlay->deleted = deleted;
+    overlay->last_offset = pending->last_offset;
+    memcpy(pending->task_id, overlay->state.id, UUID_STRING_BYTES);
+    return 0;
+}
+
+/* ---- Idempotency ------------------------------------------------------------ */
+
+/* Returns 1 when the command was answered (replay, mismatch, joined an
+ * in-flight twin), 0 to go on (with pending->idempotency_map_key set). */
+static int service_idempotency(struct service *service, const struct command *command,
+                               struct pending *pending, command_done done, void *arg) {
+    if (command->idempotency_key == NULL) return 0;
+    char map_key[UUID_STRING_BYTES + LIMIT_IDEMPOTENCY_KEY_BYTES + 2];
+    int length = snprintf(map_key, sizeof map_key, "%s\x1f%s", command->user_id,
+                          command->idempotency_key);
+    CHECK(length > 0 && (size_t)length < sizeof map_key);
+    struct pending *twin = map_get(&service->idempotency, map_key, (size_t)length);
+    struct command_result result;
+    result_init(&result);
+    if (twin != NULL) {
+        if (command->request_hash != NULL && strcmp(twin->request_hash, command->request_hash) == 0) {
+            struct waiter *waiter = mem_calloc(1, sizeof *waiter);
+            if (waiter == NULL) {
+                service_answer(done, arg, 503, "Out of memory.");
+                return 1;
+            }
+            waiter->done = done;
+            waiter->arg = arg;
+            struct waiter **tail = &twin->waiters;
+            while (*tail != NULL) tail = &(*tail)->next;
+            *tail = waiter;
+            return 1;
+        }
+        result_fail(&result, 422, "The Idempotency-Key was already used with another request.");
+        task_errors_add(&result.errors, "Idempotency-Key", "was used with a different request");
+        done(arg, &result);
+        buf_free(&result.body);
+        return 1;
+    }
+    struct idempotency_record stored;
+    int rc = query_idempotency(service->options.db, command->user_id, command->idempotency_key,
+                               &stored);
+    if (rc == 0) {
+        if (command->request_hash != NULL && strcmp(stored.request_hash, command->request_hash) == 0) {
+            result.status = stored.status;
+            result.replayed = true;
+            if (buf_append(&result.body, stored.body, stored.body_length) != 0) {
+                result_fail(&result, 503, "Out of memory.");
+            }
+        } else {
+            result_fail(&result, 422, "The Idempotency-Key was already used with another request.");
+            task_errors_add(&result.errors, "Idempotency-Key", "was used with a different request");
+        }
+        idempotency_record_free(&stored);
+        done(arg, &result);
+        buf_free(&result.body);
+        return 1;
+    }
+    buf_free(&result.body);
+    if (rc != ERR_NOTFOUND) {
+        service_answer(done, arg, 503, "The database could not be read.");
+        return 1;
+    }
+    pending->idempotency_map_key = mem_strndup(map_key, (size_t)length);
+    if (pending->idempotency_map_key == NULL ||
+        map_put(&service->idempotency, map_key, (size_t)length, pending) != 0) {
+        mem_free(pending->idempotency_map_key);
+        pending->idempotency_map_key = NULL;
+        service_answer(done, arg, 503, "Too many requests in flight.");
+        return 1;
+    }
+    if (command->request_hash != NULL) {
+        snprintf(pending->request_hash, sizeof pending->request_hash, "%s", command->request_hash);
+    }
+    return 0;
+}
+
+/* ---- Task commands ------------------------------------------------------------- */
+
+/* The current task: the in-flight overlay, else the projection. */
+static int service_load_task(struct service *service, const struct command *command,
+                             struct task *out) {
+    struct overlay *overlay = map_get(&service->overlays, command->task_id,
+                                      strlen(command->task_id));
+    if (overlay != NULL) {
+        if (overlay->deleted || strcmp(overlay->state.owner_id, command->user_id) != 0) {
+            return ERR_NOTFOUND;
+        }
+        return task_copy(out, &overlay->state);
+    }
+    return query_task_get(service->options.db, command->user_id, command->task_id, out);
+}
+
+static yyjson_mut_val *service_time_value(yyjson_mut_doc *doc, bool has, int64_t time_ns) {
+    if (!has) return yyjson_mut_null(doc);
+    char text[TIMEFMT_TIME_BYTES];
+    timefmt_time_format(time_ns, text);
+    return yyjson_mut_strcpy(doc, text);
+}
+
+/* data of task.completed / task.uncompleted / task.due_changed */
+static yyjson_mut_val *service_state_data(yyjson_mut_doc *doc, const struct task *after) {
+    yyjson_mut_val *data = yyjson_mut_obj(doc);
+    if (data == NULL) return NULL;
+    yyjson_mut_obj_add_int(doc, data, "version", after->version);
+    yyjson_mut_obj_add_val(doc, data, "updated_at",
+                           service_time_value(doc, true, after->updated_at_ns));
+    return data;
+}
+
+/* Builds the events that take `before` to `after` for a patch/complete. */
+static int service_change_events(struct batch *batch, struct task *before, struct task *after,
+                                 int64_t now_ns) {
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    if (doc == NULL) return ERR_NOMEM;
+    int rc = 0;
+    yyjson_mut_val *changes = yyjson_mut_obj(doc);
+    int changed = changes != NULL ? task_diff(before, after, doc, changes) : ERR_NOMEM;
+    if (changed < 0) rc = changed;
+    int64_t version = before->version;
+    if (rc == 0 && changed > 0) {
+        after->version = ++version;
+        after->updated_at_ns = now_ns;
+        yyjson_mut_val *data = service_state_data(doc, after);
+        yyjson_mut_obj_add_val(doc, data, "changes", changes);
+        rc = batch_add(batch, "task.updated", after->id, doc, data, now_ns);
+        if (rc == 0 && (before->has_due != after->has_due ||
+                        (after->has_due && before->due_ns != after->due_ns))) {
+            yyjson_mut_val *due = service_state_data(doc, after);
+            yyjson_mut_obj_add_val(doc, due, "old",
+                                   service_time_value(doc, before->has_due, before->due_ns));
+            yyjson_mut_obj_add_val(doc, due, "new",
+                                   service_time_value(doc, after->has_due, after->due_ns));
+            rc = batch_add(batch, "task.due_changed", after->id, doc, due, now_ns);
+        }
+    }
+    if (rc == 0 && before->completed != after->completed) {
+        after->version = ++version;
+        after->updated_at_ns = now_ns;
+        yyjson_mut_val *data = service_state_data(doc, after);
+        if (after->completed) {
+            after->has_completed_at = true;
+            after->completed_at_ns = now_ns;
+            yyjson_mut_obj_add_val(doc, data, "completed_at", service_time_value(doc, true, now_ns));
+            rc = batch_add(batch, "task.completed", after->id, doc, data, now_ns);
+        } else {
+            yyjson_mut_obj_add_val(doc, data, "previous_completed_at",
+                                   service_time_value(doc, before->has_completed_at,
+                                                      before->completed_at_ns));
+            after->has_completed_at = false;
+            after->completed_at_ns = 0;
+            rc = batch_add(batch, "task.uncompleted", after->id, doc, data, now_ns);
+        }
+    }
+    yyjson_mut_doc_free(doc);
+    return rc;
+}
+
+static int service_error_status(int rc) {
+    switch (rc) {
+    case ERR_AGAIN: return 503;
+    case ERR_NOSPC: return 507;
+    default: return 503;
+    }
+}
+
+static const char *service_error_detail(int rc) {
+    switch (rc) {
+    case ERR_AGAIN: return "The event log is busy; retry shortly.";
+    case ERR_NOSPC: return "The disk is full; the change was not recorded.";
+    case ERR_NOMEM: return "Out of memory.";
+    default: return "The change could not be recorded in the event log.";
+    }
+}
+
+/* Appends the batch and parks the command, or answers it with the error. */
+static void service_submit(struct service *service, struct batch *batch, struct pending *pending,
+                           struct task *overlay_state, bool deleted) {
+    size_t appended = batch->count;
+    int rc = service_append(batch, pending, &appended);
+    if (rc == 0 && overlay_state != NULL) {
+        /* The overlay map holds at most one entry per pending command, so
+         * only memory can fail here; the events are already in the log and
+         * going on without the overlay would let the next command read a
+         * stale task. Stopping is safe: the log is the truth at restart. */
+        rc = service_set_overlay(service, pending, overlay_state, deleted);
+        CHECK(rc == 0);
+    }
+    if (rc != 0) {
+        /* Numbers of events that did reach the log stay taken; no other
+         * command took numbers since, so the rest are handed back. */
+        service_return_sequence(service, batch->user_id, (int)(batch->count - appended));
+        struct command_result result;
+        result_init(&result);
+        result_fail(&result, service_error_status(rc), service_error_detail(rc));
+        if (rc == ERR_AGAIN) result.retry_after_s = 1;
+        struct waiter *waiter = pending->waiters;
+        pending->waiters = NULL;
+        while (waiter != NULL) {
+            struct waiter *next = waiter->next;
+            waiter->done(waiter->arg, &result);
+            mem_free(waiter);
+            waiter = next;
+        }
+        buf_free(&result.body);
+        pending_discard(pending);
+    }
+    batch_free(batch);
+}
+
+static int service_result_task(struct pending *pending, int status, const struct task *task) {
+    pending->result.status = status;
+    pending->result.version = task->version;
+    memcpy(pending->result.id, task->id, UUID_STRING_BYTES);
+    if (status == 204) return 0;
+    size_t length = 0;
+    char *json = task_to_json_string(task, &length);
+    if (json == NULL) return ERR_NOMEM;
+    int rc = buf_append(&pending->result.body, json, length);
+    mem_free(json);
+    return rc;
+}
+
+static void service_task_create(struct service *service, const struct command *command,
+                                struct pending *pending, struct batch *batch, int64_t now_ns) {
+    struct user_record user;
+    const char *zone = command->timezone;
+    if (zone == NULL) {
+        zone = query_user_by_id(service->options.db, command->user_id, &user) == 0 ? user.timezone
+                                                                                   : "UTC";
+    }
+    struct task_defaults defaults = {.timezone = zone};
+    struct task task;
+    memset(&task, 0, sizeof task);
+    struct command_result *result = &pending->result;
+    int rc = task_parse_create(command->body, command->body_length, &defaults, &task,
+                               &result->errors);
+    if (rc != 0) {
+        result_fail(result, rc == ERR_PARSE ? 400 : 422,
+                    rc == ERR_PARSE ? "The body is not a JSON object." : "The task is invalid.");
+        goto answer;
+    }
+    rc = uuid_v7_generate(&service->ids, now_ns / 1000000, task.id);
+    snprintf(task.owner_id, sizeof task.owner_id, "%s", command->user_id);
+    task.created_at_ns = task.updated_at_ns = now_ns;
+    task.version = 1;
+    if (task.completed) {
+        task.has_completed_at = true;
+        task.completed_at_ns = now_ns;
+    }
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *data = doc != NULL ? task_to_json(&task, doc) : NULL;
+    if (rc == 0) rc = data != NULL ? batch_add(batch, "task.created", task.id, doc, data, now_ns)
+                                   : ERR_NOMEM;
+    yyjson_mut_doc_free(doc);
+    if (rc == 0) rc = service_result_task(pending, 201, &task);
+    if (rc != 0) {
+        result_fail(result, 503, service_error_detail(rc));
+        goto answer;
+    }
+    service_submit(service, batch, pending, &task, false);
+    task_free(&task);
+    return;
+answer:
+    task_free(&task);
+    batch_free(batch);
+    struct waiter *waiter = pending->waiters;
+    waiter->done(waiter->arg, result);
+    pending_discard(pending);
+}
+
+/* Patch, complete, uncomplete and delete share this: load, If-Match,
+ * change, events, append. */
+static void service_task_change(struct service *service, const struct command *command,
+                                struct pending *pending, struct batch *batch, int64_t now_ns) {
+    struct command_result *result = &pending->result;
+    struct task before, after;
+    memset(&before, 0, sizeof before);
+    memset(&after, 0, sizeof after);
+    struct task_patch patch;
+    memset(&patch, 0, sizeof patch);
+    int rc = service_load_task(service, command, &before);
+    if (rc != 0) {
+        result_fail(result, rc == ERR_NOTFOUND ? 404 : 503,
+                    rc == ERR_NOTFOUND ? "No task with this id exists." : "The task could not be read.");
+        goto answer;
+    }
+    if (command->has_if_match && !command->if_match_any &&
+        command->if_match_version != before.version) {
+        result_fail(result, 412, "The task has changed: If-Match does not name its current version.");
+        result->version = before.version;
+        goto answer;
+    }
+    if (command->kind == COMMAND_TASK_PATCH) {
+        rc = task_parse_patch(command->body, command->body_length, &patch, &result->errors);
+        if (rc != 0) {
+            result_fail(result, rc == ERR_PARSE ? 400 : 422,
+                        rc == ERR_PARSE ? "The body is not a JSON object." : "The change is invalid.");
+            goto answer;
+        }
+        rc = task_apply_patch(&before, &patch, &after);
+        if (rc == 0 && (patch.fields & TASK_FIELD_COMPLETED)) after.completed = patch.values.completed;
+    } else {
+        rc = task_copy(&after, &before);
+        if (command->kind == COMMAND_TASK_COMPLETE) after.completed = true;
+        if (command->kind == COMMAND_TASK_UNCOMPLETE) after.completed = false;
+    }
+    if (rc != 0) {
+        result_fail(result, 503, "Out of memory.");
+        goto answer;
+    }
+    bool deleted = command->kind == COMMAND_TASK_DELETE;
+    if (deleted) {
+        yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+        yyjson_mut_val *data = doc != NULL ? task_to_json(&before, doc) : NULL;
+        if (data != NULL) {
+            yyjson_mut_obj_add_val(doc, data, "deleted_at", service_time_value(doc, true, now_ns));
+            rc = batch_add(batch, "task.deleted", before.id, doc, data, now_ns);
+        } else {
+            rc = ERR_NOMEM;
+        }
+        yyjson_mut_doc_free(doc);
+    } else {
+        rc = service_change_events(batch, &before, &after, now_ns);
+    }
+    if (rc == 0) rc = service_result_task(pending, deleted ? 204 : 200, deleted ? &before : &after);
+    if (rc != 0) {
+        result_fail(result, 503, service_error_detail(rc));
+        goto answer;
+    }
+    if (batch->count == 0) goto answer; /* nothing changed: no event, same version */
+    task_patch_free(&patch);
+    task_free(&before);
+    service_submit(service, batch, pending, &after, deleted);
+    task_free(&after);
+    return;
+answer:
+    if (result->status == 0) result->status = 200;
+    task_patch_free(&patch);
+    task_free(&before);
+    task_free(&after);
+    service_return_sequence(service, command->user_id, (int)batch->count);
+    batch_free(batch);
+    struct waiter *waiter = pending->waiters;
+    waiter->done(waiter->arg, result);
+    pending_discard(pending);
+}
+
+/* ---- User commands ------------------------------------------------------------ */
+
+int service_user_json(const struct user_record *user, struct buf *out) {
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    if (doc == NULL) return ERR_NOMEM;
+    yyjson_mut_val *root = yyjson_mut_obj(doc);
+    yyjson_mut_doc_set_root(doc, root);
+    yyjson_mut_obj_add_strcpy(doc, root, "id", user->id);
+    yyjson_mut_obj_add_strcpy(doc, root, "username", user->username);
+    yyjson_mut_obj_add_strcpy(doc, root, "role", user->role);
+    yyjson_mut_obj_add_strcpy(doc, root, "timezone", user->timezone);
+    yyjson_doc *settings = yyjson_read(user->settings, strlen(user->settings), 0);
+    yyjson_mut_val *settings_value =
+        settings != NULL ? yyjson_val_mut_copy(doc, yyjson_doc_get_root(settings)) : NULL;
+    yyjson_doc_free(settings);
+    yyjson_mut_obj_add_val(doc, root, "settings",
+                           settings_value != NULL ? settings_value : yyjson_mut_obj(doc));
+    yyjson_mut_obj_add_val(doc, root, "created_at",
+                           service_time_value(doc, true, user->created_at_ns));
+    size_t length = 0;
+    char *json = yyjson_mut_write(doc, 0, &length);
+    yyjson_mut_doc_free(doc);
+    if (json == NULL) return ERR_NOMEM;
+    int rc = buf_append(out, json, length);
+    free(json);
+    return rc;
+}
+
+/* The user as it will be once the command's events are applied. */
+static int service_user_result(struct pending *pending, int status,
+                               const struct user_record *user) {
+    pending->result.status = status;
+    memcpy(pending->result.id, user->id, UUID_STRING_BYTES);
+    return service_user_json(user, &pending->result.body);
+}
+
+static int service_user_create(struct service *service, const struct command *command,
+                               struct pending *pending, struct batch *batch, int64_t now_ns) {
+    struct command_result *result = &pending->result;
+    size_t name_length = strlen(command->username);
+    struct user_record existing;
+    int rc = query_user_by_name(service->options.db, command->username, &existing);
+    if (rc == 0 || map_get(&service->usernames, command->username, name_length) != NULL) {
+        result_fail(result, 409, "The username is taken.");
+        task_errors_add(&result->errors, "username", "is taken");
+        return 1;
+    }
+    if (rc != ERR_NOTFOUND) return rc;
+    int64_t users = query_user_count(service->options.db);
+    if (users < 0) return (int)users;
+    struct user_record user;
+    memset(&user, 0, sizeof user);
+    rc = uuid_v7_generate(&service->ids, now_ns / 1000000, user.id);
+    if (rc != 0) return rc;
+    snprintf(user.username, sizeof user.username, "%s", command->username);
+    const char *role = command->role != NULL                              ? command->role
+                       : users == 0 && service->usernames.count == 0 ? "admin"
+                                                                         : "user";
+    snprintf(user.role, sizeof user.role, "%s", role);
+    snprintf(user.timezone, sizeof user.timezone, "%s",
+             command->timezone != NULL ? command->timezone : "UTC");
+    snprintf(user.settings, sizeof user.settings, "{}");
+    user.created_at_ns = now_ns;
+    memcpy(batch->user_id, user.id, UUID_STRING_BYTES);
+    batch->password_hash = command->password_hash;
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *data = doc != NULL ? yyjson_mut_obj(doc) : NULL;
+    if (data == NULL) {
+        yyjson_mut_doc_free(doc);
+        return ERR_NOMEM;
+    }
+    yyjson_mut_obj_add_strcpy(doc, data, "username", user.username);
+    yyjson_mut_obj_add_strcpy(doc, data, "role", user.role);
+    yyjson_mut_obj_add_strcpy(doc, data, "timezone", user.timezone);
+    yyjson_mut_obj_add_val(doc, data, "settings", yyjson_mut_obj(doc));
+    rc = batch_add(batch, "user.created", user.id, doc, data, now_ns);
+    yyjson_mut_doc_free(doc);
+    if (rc == 0) rc = service_user_result(pending, 201, &user);
+    if (rc != 0) return rc;
+    pending->username = mem_strdup(user.username);
+    if (pending->username == NULL) return ERR_NOMEM;
+    rc = map_put(&service->usernames, user.username, name_length, pending);
+    if (rc != 0) {
+        mem_free(pending->username);
+        pending->username = NULL;
+        return rc;
+    }
+    service_submit(service, batch, pending, NULL, false);
+    return 2;
+}
+
+/* Adds {"old","new"} under `name` when the two texts differ (JSON texts
+ * when `json` is set, strings otherwise). */
+static int service_user_change(yyjson_mut_doc *doc, yyjson_mut_val *changes, const char *name,
+                               const char *before, const char *after, bool json) {
+    if (after == NULL || strcmp(before, after) == 0) return 0;
+    yyjson_mut_val *change = yyjson_mut_obj_add_obj(doc, changes, name);
+    if (change == NULL) return ERR_NOMEM;
+    if (!json) {
+        yyjson_mut_obj_add_strcpy(doc, change, "old", before);
+        yyjson_mut_obj_add_strcpy(doc, change, "new", after);
+        return 1;
+    }
+    yyjson_doc *old_doc = yyjson_read(before, strlen(before), 0);
+    yyjson_doc *new_doc = yyjson_read(after, strlen(after), 0);
+    if (old_doc != NULL) {
+        yyjson_mut_obj_add_val(doc, change, "old",
+                               yyjson_val_mut_copy(doc, yyjson_doc_get_root(old_doc)));
+    }
+    if (new_doc != NULL) {
+        yyjson_mut_obj_add_val(doc, change, "new",
+                               yyjson_val_mut_copy(doc, yyjson_doc_get_root(new_doc)));
+    }
+    yyjson_doc_free(old_doc);
+    yyjson_doc_free(new_doc);
+    return 1;
+}
+
+static int service_user_modify(struct service *service, const struct command *command,
+                               struct pending *pending, struct batch *batch, int64_t now_ns) {
+    struct user_record user;
+    int rc = query_user_by_id(service->options.db, command->user_id, &user);
+    if (rc == ERR_NOTFOUND) {
+        result_fail(&pending->result, 404, "No such user.");
+        return 1;
+    }
+    if (rc != 0) return rc;
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    if (doc == NULL) return ERR_NOMEM;
+    yyjson_mut_val *data = yyjson_mut_obj(doc);
+    if (command->kind == COMMAND_USER_LOGIN) {
+        rc = batch_add(batch, "user.login", user.id, doc, data, now_ns);
+    } else if (command->kind == COMMAND_USER_ROLE) {
+        if (strcmp(user.role, command->role) != 0) {
+            yyjson_mut_obj_add_strcpy(doc, data, "old", user.role);
+            yyjson_mut_obj_add_strcpy(doc, data, "new", command->role);
+            rc = batch_add(batch, "user.role_changed", user.id, doc, data, now_ns);
+            snprintf(user.role, sizeof user.role, "%s", command->role);
+        }
+    } else {
+        yyjson_mut_val *changes = yyjson_mut_obj_add_obj(doc, data, "changes");
+        int changed = service_user_change(doc, changes, "timezone", user.timezone,
+                                          command->timezone, false);
+        int settings_changed = changed >= 0 ? service_user_change(doc, changes, "settings",
+                                                                  user.settings,
+                                                                  command->settings_json, true)
+                                            : 0;
+        if (changed < 0 || settings_changed < 0) rc = ERR_NOMEM;
+        if (rc == 0 && changed + settings_changed > 0) {
+            rc = batch_add(batch, "user.updated", user.id, doc, data, now_ns);
+        }
+        if (command->timezone != NULL) {
+            snprintf(user.timezone, sizeof user.timezone, "%s", command->timezone);
+        }
+        if (command->settings_json != NULL) {
+            snprintf(user.settings, sizeof user.settings, "%s", command->settings_json);
+        }
+        if (rc == 0 && command->password_hash != NULL) {
+            batch->password_hash = command->password_hash;
+            rc = batch_add(batch, "user.password_changed", user.id, doc, yyjson_mut_obj(doc),
+                           now_ns);
+        }
+    }
+    yyjson_mut_doc_free(doc);
+    if (rc == 0) rc = service_user_result(pending, 200, &user);
+    if (rc != 0) return rc;
+    if (batch->count == 0) return 1; /* nothing changed */
+    service_submit(service, batch, pending, NULL, false);
+    return 2;
+}
+
+static void service_user_command(struct service *service, const struct command *command,
+                                 struct pending *pending, struct batch *batch, int64_t now_ns) {
+    int rc = command->kind == COMMAND_USER_CREATE
+                 ? service_user_create(service, command, pending, batch, now_ns)
+                 : service_user_modify(service, command, pending, batch, now_ns);
+    if (rc == 2) return; /* submitted */
+    if (rc < 0) result_fail(&pending->result, 503, service_error_detail(rc));
+    service_return_sequence(service, batch->user_id, (int)batch->count);
+    batch_free(batch);
+    struct waiter *waiter = pending->waiters;
+    waiter->done(waiter->arg, &pending->result);
+    pending_discard(pending);
+}
+
+/* ---- Entry point ----------------------------------------------------------------- */
+
+void service_execute(struct service *service, const struct command *command, command_done done,
+                     void *arg) {
+    if (service->pending_count >= LIMIT_COMMANDS_PENDING) {
+        struct command_result result;
+        result_init(&result);
+        result_fail(&result, 503, "Too many writes in flight; retry shortly.");
+        result.retry_after_s = 1;
+        done(arg, &result);
+        return;
+    }
+    struct pending *pending = pending_new(service, done, arg);
+    if (pending == NULL) {
+        service_answer(done, arg, 503, "Out of memory.");
+        return;
+    }
+    if (service_idempotency(service, command, pending, done, arg)) {
+        pending_discard(pending);
+        return;
+    }
+    int64_t now_ns = service->options.clock->wall_ns(service->options.clock);
+    struct batch batch;
+    memset(&batch, 0, sizeof batch);
+    batch.service = service;
+    batch.command = command;
+    if (command->user_id != NULL) snprintf(batch.user_id, sizeof batch.user_id, "%s", command->user_id);
+    if (uuid_v4_generate(batch.correlation_id) != 0) {
+        pending_discard(pending);
+        service_answer(done, arg, 503, "No randomness available.");
+        return;
+    }
+    switch (command->kind) {
+    case COMMAND_TASK_CREATE:
+        service_task_create(service, command, pending, &batch, now_ns);
+        break;
+    case COMMAND_TASK_PATCH:
+    case COMMAND_TASK_DELETE:
+    case COMMAND_TASK_COMPLETE:
+    case COMMAND_TASK_UNCOMPLETE:
+        service_task_change(service, command, pending, &batch, now_ns);
+        break;
+    default:
+        service_user_command(service, command, pending, &batch, now_ns);
+        break;
+    }
+}
+
+/* ---- Completion -------------------------------------------------------------------- */
+
+/* The last event of `pending` is durable (status 0) or failed. */
+static void service_on_appended(void *arg, int status, int64_t offset) {
+    struct pending *pending = arg;
+    (void)offset;
+    if (status == 0) return; /* the wake that follows runs the projection */
+    struct service *service = pending->service;
+    /* Every record after a failed one fails too, in order; everything before
+     * it is durable and (wakes run first) already applied. */
+    LOG_WARN("service", "write failed", "error=%s", err_name(status));
+    pending_unlink(service, pending);
+    service_drop_overlays(service);
+    struct command_result result;
+    result_init(&result);
+    result_fail(&result, service_error_status(status), service_error_detail(status));
+    pending_finish(pending, &result);
+    buf_free(&result.body);
+}
+
+/* Answers every command whose events the projection has applied. */
+static void service_complete_applied(struct service *service) {
+    int64_t applied = projection_offset(service->options.projection);
+    while (service->head != NULL && service->head->last_offset < applied) {
+        struct pending *pending = service->head;
+        pending_unlink(service, pending);
+        if (pending->task_id[0] != '\0') {
+            size_t length = strlen(pending->task_id);
+            struct overlay *overlay = map_get(&service->overlays, pending->task_id, length);
+            if (overlay != NULL && overlay->last_offset < applied) {
+                map_remove(&service->overlays, pending->task_id, length);
+                overlay_free(overlay);
+            }
+        }
+        pending_finish(pending, &pending->result);
+    }
+}
+
+int service_project(struct service *service) {
+    for (int round = 0; round < 1000000; round++) {
+        int applied = projection_step(service->options.projection, LIMIT_PROJECTION_BATCH_EVENTS);
+        if (applied < 0) {
+            LOG_ERROR("service", "projection failed", "error=%s", err_name(applied));
+            return applied;
+        }
+        if (applied == 0) break;
+    }
+    service_complete_applied(service);
+    return 0;
+}
+
+static void service_on_wake(void *arg, struct evlog_topic *topic, int64_t end_offset) {
+    (void)topic;
+    (void)end_offset;
+    struct service *service = arg;
+    if (service_project(service) != 0) {
+        /* The durable events stay in the log; a later wake or restart
+         * applies them. Waiting commands get 503 now rather than hang. */
+        while (service->head != NULL) {
+            struct pending *pending = service->head;
+            pending_unlink(service, pending);
+            struct command_result result;
+            result_init(&result);
+            result_fail(&result, 503, "The change is recorded but could not be applied yet.");
+                pending_finish(pending, &result);
+            buf_free(&result.body);
+        }
+        service_drop_overlays(service);
+    }
+}
+
+int service_open(struct service **out, const struct service_options *options) {
+    CHECK(options->topic != NULL && options->db != NULL && options->projection != NULL);
+    struct service *service = mem_calloc(1, sizeof *service);
+    if (service == NULL) return ERR_NOMEM;
+    service->options = *options;
+    if (service->options.clock == NULL) service->options.clock = clock_system();
+    map_init(&service->overlays, LIMIT_COMMANDS_PENDING);
+    map_init(&service->sequences, SIZE_MAX);
+    map_init(&service->idempotency, LIMIT_COMMANDS_PENDING);
+    map_init(&service->usernames, LIMIT_COMMANDS_PENDING);
+    uuid_v7_generator_init(&service->ids);
+    int64_t start = projection_offset(options->projection);
+    int64_t end = evlog_topic_end_offset(options->topic);
+    if (end > start) {
+        LOG_INFO("service", "applying the event log", "from=%lld to=%lld", (long long)start,
+                 (long long)end);
+    }
+    int rc = service_project(service);
+    if (rc == 0) rc = evlog_subscribe(options->topic, service_on_wake, service);
+    if (rc != 0) {
+        service_close(service);
+        return rc;
+    }
+    service->subscribed = 1;
+    *out = service;
+    return 0;
+}
+
+void service_close(struct service *service) {
+    if (service == NULL) return;
+    if (service->subscribed) evlog_unsubscribe(service->options.topic, service_on_wake, service);
+    while (service->head != NULL) {
+        struct pending *pending = service->head;
+        pending_unlink(service, pending);
+        struct command_result result;
+        result_init(&result);
+        result_fail(&result, 503, "The server is stopping.");
+        pending_finish(pending, &result);
+        buf_free(&result.body);
+    }
+    service_drop_overlays(service);
+    map_free(&service->overlays);
+    map_free(&service->sequences);
+    map_free(&service->idempotency);
+    map_free(&service->usernames);
+    mem_free(service);
+}
+
+size_t service_pending(const struct service *service) {
+    return service->pending_count;
+}

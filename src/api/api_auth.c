@@ -169,17 +169,6 @@ static const char *api_member(yyjson_doc *doc, const char *name, size_t *length)
     return yyjson_get_str(value);
 }
 
-static int api_username_valid(const char *name, size_t length) {
-    if (length < LIMIT_USERNAME_BYTES_MIN || length > LIMIT_USERNAME_BYTES_MAX) return 0;
-    for (size_t index = 0; index < length; index++) {
-        char c = name[index];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-';
-        if (!ok) return 0;
-    }
-    return 1;
-}
-
 /* {"user": <user>, "token": "..."} */
 static void api_send_session(struct exchange *exchange, int status, const struct buf *user_json,
                              const struct user_record *user) {
@@ -247,7 +236,7 @@ enum exchange_status api_signup(struct exchange *exchange) {
     const char *zone = api_member(doc, "timezone", &zone_length);
     struct task_errors errors = {.count = 0};
     if (username == NULL) task_errors_add(&errors, "username", "is required");
-    else if (!api_username_valid(username, username_length)) {
+    else if (!service_username_valid(username, username_length)) {
         task_errors_add(&errors, "username", "must be 3 to 64 of A-Z a-z 0-9 . _ -");
     }
     const char *why = password != NULL ? password_check(password, password_length) : NULL;

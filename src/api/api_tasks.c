@@ -36,28 +36,35 @@ static int api_task_id(struct exchange *exchange, char id[UUID_STRING_BYTES]) {
     return 0;
 }
 
-/* If-Match: "<version>" or *. Weak tags never match (RFC 9110 13.1.1). */
-static int api_if_match(struct exchange *exchange, struct command *command) {
+/* If-Match (RFC 9110 13.1.1): "*" or a list of entity tags; ours are
+ * strong tags "<version>". Weak tags (W/"3") and unquoted or malformed
+ * members never match, so a sloppy header can only make a write fail. */
+static void api_if_match(struct exchange *exchange, struct command *command) {
     const char *header = request_header(exchange->request, "if-match");
-    if (header == NULL) return 0;
+    if (header == NULL) return;
     command->has_if_match = true;
-    while (*header == ' ') header++;
-    if (strcmp(header, "*") == 0) {
-        command->if_match_any = true;
-        return 0;
+    const char *cursor = header;
+    while (*cursor != '\0') {
+        while (*cursor == ' ' || *cursor == '\t' || *cursor == ',') cursor++;
+        if (*cursor == '\0') break;
+        const char *end = cursor;
+        while (*end != '\0' && *end != ',') end++;
+        size_t length = (size_t)(end - cursor);
+        while (length > 0 && (cursor[length - 1] == ' ' || cursor[length - 1] == '\t')) length--;
+        if (length == 1 && cursor[0] == '*') {
+            command->if_match_any = true;
+        } else if (length >= 3 && cursor[0] == '"' && cursor[length - 1] == '"' &&
+                   command->if_match_count < SERVICE_IF_MATCH_MAX) {
+            int64_t version = 0;
+            bool digits = length - 2 <= 18;
+            for (size_t index = 1; digits && index + 1 < length; index++) {
+                if (cursor[index] < '0' || cursor[index] > '9') digits = false;
+                else version = version * 10 + (cursor[index] - '0');
+            }
+            if (digits && version > 0) command->if_match_versions[command->if_match_count++] = version;
+        }
+        cursor = end;
     }
-    const char *digits = header[0] == '"' ? header + 1 : header;
-    char *end = NULL;
-    errno = 0;
-    long long version = strtoll(digits, &end, 10);
-    int quoted_ok = header[0] == '"' ? (*end == '"' && end[1] == '\0') : (*end == '\0');
-    if (digits[0] < '0' || digits[0] > '9' || errno != 0 || !quoted_ok || version < 1) {
-        /* W/"3", lists and garbage: no current version can match them. */
-        command->if_match_version = -1;
-        return 0;
-    }
-    command->if_match_version = version;
-    return 0;
 }
 
 static enum exchange_status api_task_command(struct exchange *exchange, enum command_kind kind,

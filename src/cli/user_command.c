@@ -234,7 +234,7 @@ static void cli_print_user(void *arg, const char *id, int64_t last) {
     (void)last;
     struct user_record user;
     if (query_user_by_id(domain->db, id, &user) == 0) {
-        printf("%s  %-24s %-6s %s\n", user.id, user.username, user.role, user.timezone);
+        printf("%s  %-24s %s\n", user.id, user.username, user.role);
     }
 }
 

@@ -634,9 +634,15 @@ static void service_task_change(struct service *service, const struct command *c
                     rc == ERR_NOTFOUND ? "No task with this id exists." : "The task could not be read.");
         goto answer;
     }
-    if (command->has_if_match && !command->if_match_any &&
-        command->if_match_version != before.version) {
-        result_fail(result, 412, "The task has changed: If-Match does not name its current version.");
+    bool matched = !command->has_if_match || command->if_match_any;
+    for (size_t index = 0; index < command->if_match_count && index < SERVICE_IF_MATCH_MAX; index++) {
+        if (command->if_match_versions[index] == before.version) matched = true;
+    }
+    if (!matched) {
+        snprintf(result->detail_text, sizeof result->detail_text,
+                 "The task has changed: its current version is %lld (ETag \"%lld\").",
+                 (long long)before.version, (long long)before.version);
+        result_fail(result, 412, result->detail_text);
         result->version = before.version;
         goto answer;
     }
@@ -731,10 +737,34 @@ static int service_user_result(struct pending *pending, int status,
     return service_user_json(user, &pending->result.body);
 }
 
+bool service_username_valid(const char *name, size_t length) {
+    if (length < LIMIT_USERNAME_BYTES_MIN || length > LIMIT_USERNAME_BYTES_MAX) return false;
+    for (size_t index = 0; index < length; index++) {
+        char c = name[index];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
 static int service_user_create(struct service *service, const struct command *command,
                                struct pending *pending, struct batch *batch, int64_t now_ns) {
     struct command_result *result = &pending->result;
     size_t name_length = strlen(command->username);
+    /* Checked here too (not only by the API) so every path - the CLI, future
+     * imports - holds the same rule. */
+    if (!service_username_valid(command->username, name_length)) {
+        result_fail(result, 422, "The account is invalid.");
+        task_errors_add(&result->errors, "username", "must be 3 to 64 of A-Z a-z 0-9 . _ -");
+        return 1;
+    }
+    if (command->role != NULL && strcmp(command->role, "admin") != 0 &&
+        strcmp(command->role, "user") != 0) {
+        result_fail(result, 422, "The account is invalid.");
+        task_errors_add(&result->errors, "role", "must be admin or user");
+        return 1;
+    }
     struct user_record existing;
     int rc = query_user_by_name(service->options.db, command->username, &existing);
     if (rc == 0 || map_get(&service->usernames, command->username, name_length) != NULL) {

@@ -44,6 +44,9 @@ struct service_options {
     struct clock *clock;            /* event times */
 };
 
+/* Entity tags of one If-Match header that are considered. */
+#define SERVICE_IF_MATCH_MAX 8
+
 enum command_kind {
     COMMAND_TASK_CREATE,     /* body: task JSON */
     COMMAND_TASK_PATCH,      /* body: partial task JSON */
@@ -65,7 +68,8 @@ struct command {
     size_t body_length;           /* bytes of body */
     bool has_if_match;            /* If-Match was sent */
     bool if_match_any;            /* If-Match: * */
-    int64_t if_match_version;     /* the version it names */
+    int64_t if_match_versions[SERVICE_IF_MATCH_MAX]; /* strong tags it lists ("3" -> 3) */
+    size_t if_match_count;        /* entries used; 0 with has_if_match: nothing can match */
     const char *idempotency_key;  /* NULL when none */
     const char *request_hash;     /* hex SHA-256 of the request, with a key */
     const char *username;         /* USER_CREATE */
@@ -82,7 +86,8 @@ struct command {
 struct command_result {
     int status;                          /* HTTP status */
     struct buf body;                     /* response body (success) */
-    const char *detail;                  /* problem detail (failure), static text */
+    const char *detail;                  /* problem detail (failure), static text or detail_text */
+    char detail_text[160];               /* room for a detail with values in it */
     struct task_errors errors;           /* field errors (400/409/422) */
     int64_t version;                     /* task version for ETag; 0 = none */
     char id[UUID_STRING_BYTES];          /* the task or user concerned ("" if none) */
@@ -109,6 +114,9 @@ int service_project(struct service *service);
 
 /* Commands waiting for the log right now (for /metrics and tests). */
 size_t service_pending(const struct service *service);
+
+/* Usernames: LIMIT_USERNAME_BYTES_MIN..MAX of [A-Za-z0-9._-]. */
+bool service_username_valid(const char *name, size_t length);
 
 /* The API's user object {"id","username","role","timezone","settings","created_at"}. */
 int service_user_json(const struct user_record *user, struct buf *out);

@@ -91,7 +91,8 @@ static void patch_task(struct fixture *fixture, const char *user, const char *id
                        const char *body, int64_t if_match, struct outcome *outcome) {
     struct command command = {.kind = COMMAND_TASK_PATCH, .user_id = user, .actor = user,
                               .task_id = id, .body = body, .body_length = strlen(body),
-                              .has_if_match = if_match > 0, .if_match_version = if_match};
+                              .has_if_match = if_match > 0, .if_match_versions = {if_match},
+                              .if_match_count = if_match > 0 ? 1 : 0};
     service_execute(fixture->service, &command, on_done, outcome);
 }
 

@@ -20,24 +20,28 @@
  *
  * A filter with few rows (a bounded count, QUERY_DRIVER_ROWS, answers that
  * for tags and due ranges at once) drives. Otherwise the index-order plan
- * runs with a budget of SQLite VM steps (sqlite3_progress_handler); running
+ * runs with a time budget (sqlite3_progress_handler interrupts it); running
  * out of it means the filters together are sparse, and the query is redone
  * driven by the smallest filter, now including full text, whose count is
  * only asked for then (counting a prefix match materialises its doclist).
+ * Either way the page is the same; only the time to find it differs.
  * Full text on the index-order plan is tested per row by docket_match (db.h),
  * the same tokens FTS5 would match: user input is tokenized by FTS5's own
  * tokenizer and every token quoted, so FTS5 operators in it are plain text.
+ * Known slow case: text or tags matching many tasks of other users but few
+ * of this one, or filters that are each common but rarely together, on a
+ * user with a very large list: no driver is small, and the walk is long.
  *
  * Cursors are base64url of a small JSON object: {"u": owner, "s": sort,
  * "d": descending, "k": key, "i": id}. A title key too long for
- * LIMIT_LIST_CURSOR_BYTES is cut and flagged "x"; the full title is then
- * read from the task named by "i" (or, if it was deleted meanwhile, the cut
- * key is used, which may repeat a few rows but never skips one).
+ * LIMIT_LIST_CURSOR_BYTES is cut and flagged "x"; walking on from a cut
+ * key may repeat rows whose titles share those first bytes, never skips.
  */
 #include "query.h"
 
 #include "../base/base64.h"
 #include "../base/check.h"
+#include "../base/clock.h"
 #include "../base/err.h"
 #include "../base/logger.h"
 #include "../base/mem.h"
@@ -49,17 +53,25 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A selective filter with fewer rows than this drives the list query: its
- * rows are fetched and sorted outright (about 1 us each). */
-#define QUERY_DRIVER_ROWS 4096
+/* A selective filter with fewer rows than this drives the list query at
+ * once: fetching and sorting its rows costs about 1 us each, so at most
+ * ~1 ms, which the index-order walk could not beat by much. */
+#define QUERY_DRIVER_ROWS 1024
 
 /* After the index-order plan ran out of budget, a driving filter with up to
- * this many rows is still cheaper than walking the whole index. */
+ * this many rows is still cheaper than walking the rest of the index. */
 #define QUERY_FALLBACK_ROWS 65536
 
-/* SQLite VM instructions the index-order plan may spend when a selective
- * filter is present before the query is redone driven (about 5 ms). */
-#define QUERY_SCAN_BUDGET_STEPS 400000
+/* Time the index-order plan may take when a selective filter is present,
+ * before the query is redone driven by its smallest filter; the clock is
+ * looked at every QUERY_PROGRESS_STEPS SQLite VM instructions (~20 us).
+ * Time rather than instructions, because one docket_match call is a
+ * single instruction that may cost microseconds. */
+#define QUERY_SCAN_BUDGET_NS (2 * 1000 * 1000)
+
+/* What fetching, testing and sorting one row of a driven plan costs,
+ * roughly (measured: ~1 us on a 2-core VM at 1,000,000 tasks). */
+#define QUERY_DRIVEN_ROW_NS 1000
 #define QUERY_PROGRESS_STEPS 1000
 
 /* Longest title kept whole in a cursor, bytes: with the other members and
@@ -285,12 +297,12 @@ int query_task_get(struct db *db, const char *owner_id, const char *task_id, str
 
 /* A decoded cursor: the sort key and id of the last row of a page. */
 struct query_cursor {
-    bool text_key;                           /* key is text (title sort) */
-    int64_t key;                             /* integer key */
-    char text[QUERY_CURSOR_TITLE_BYTES + 2]; /* text key (maybe cut, then 0xff) */
-    size_t text_length;                      /* bytes of text */
-    bool cut;                                /* text is a prefix of the real key */
-    char id[UUID_STRING_BYTES];              /* the row's id */
+    bool text_key;                         /* key is text (title sort) */
+    int64_t key;                           /* integer key */
+    char text[LIMIT_TASK_TITLE_BYTES + 2]; /* text key (maybe cut, then 0xff) */
+    size_t text_length;                    /* bytes of text */
+    bool cut;                              /* text is a prefix of the real key */
+    char id[UUID_STRING_BYTES];            /* the row's id */
 };
 
 /* Encodes the JSON document `json` as base64url and appends it quoted. */
@@ -380,13 +392,20 @@ struct query_list {
     int prefix;                          /* 1: last token matches as a prefix */
     struct buf sql;                      /* statement being assembled */
     struct buf next;                     /* quoted cursor after the page's last row */
-    int64_t budget_steps;                /* progress-handler calls left; < 0 = off */
-    size_t out_start;                    /* out->length where items begin */
+    int64_t deadline_ns;                 /* monotonic end of the budget; < 0 = none */
+    size_t written;                      /* items written to the page so far */
+    struct query_cursor last;            /* key and id of the last item written */
+    int64_t progress_calls;              /* progress-handler calls (forced exhaustion) */
 };
 
 static int query_list_progress(void *arg) {
     struct query_list *list = arg;
-    return --list->budget_steps < 0 ? 1 : 0;
+    /* Forced exhaustion: stop after the first item (so the page is resumed
+     * by another plan) or soon when none comes. */
+    if (query_plan_forced == QUERY_PLAN_BUDGET_EXHAUSTED)
+        return list->written > 0 || ++list->progress_calls > 200 ? 1 : 0;
+    struct clock *clock = clock_system();
+    return clock->monotonic_ns(clock) > list->deadline_ns ? 1 : 0;
 }
 
 static bool query_has_due_filter(const struct task_list_query *query) {
@@ -559,7 +578,7 @@ static void query_list_bind(struct query_list *list, sqlite3_stmt *stmt) {
         else if (index == QUERY_PARAM_FTS && list->has_text)
             sqlite3_bind_text(stmt, index, list->fts.data, (int)list->fts.length, SQLITE_STATIC);
         else if (index == QUERY_PARAM_LIMIT)
-            sqlite3_bind_int64(stmt, index, (int64_t)list->limit + 1);
+            sqlite3_bind_int64(stmt, index, (int64_t)(list->limit - list->written) + 1);
         else if (index >= QUERY_PARAM_TAGS && (size_t)(index - QUERY_PARAM_TAGS) < query->tag_count)
             query_bind_text(stmt, index, query->tags[index - QUERY_PARAM_TAGS]);
     }
@@ -702,25 +721,42 @@ static int query_list_text(struct query_list *list, struct task_errors *errors) 
 
 /* ---- Task list: running a plan ----------------------------------------- */
 
-/* Runs the statement in list->sql, appending up to `limit` items and the
- * page's end to `out`. ERR_AGAIN when the step budget ran out: `out` is
- * then back at list->out_start, ready for another plan. */
+/* Keeps the key and id of the row just written, so an interrupted plan can
+ * be resumed after it (whole key: resuming must neither repeat nor skip). */
+static void query_list_remember(struct query_list *list, sqlite3_stmt *stmt) {
+    struct query_cursor *last = &list->last;
+    last->text_key = list->sort->text;
+    if (last->text_key) {
+        size_t length = (size_t)sqlite3_column_bytes(stmt, 1);
+        CHECK(length <= LIMIT_TASK_TITLE_BYTES);
+        memcpy(last->text, sqlite3_column_text(stmt, 1), length);
+        last->text[length] = '\0';
+        last->text_length = length;
+    } else {
+        last->key = sqlite3_column_int64(stmt, 1);
+    }
+    snprintf(last->id, sizeof last->id, "%s", (const char *)sqlite3_column_text(stmt, 2));
+}
+
+/* Runs the statement in list->sql, appending items until the page has
+ * `limit` of them, then the page's end. ERR_AGAIN when the time budget ran
+ * out: the items written so far stay, and list->cursor now points after the
+ * last of them, so another plan continues the same page. */
 static int query_list_run(struct query_list *list, struct buf *out) {
     sqlite3_stmt *stmt = db_statement_text(list->db, list->sql.data, list->sql.length);
     if (stmt == NULL)
         return ERR_IO;
     query_list_bind(list, stmt);
     sqlite3 *handle = db_handle(list->db);
-    /* Forced exhaustion checks after every instruction, so even a query on
-     * a handful of rows runs out. */
+    /* Forced exhaustion looks after every instruction, so even a query on a
+     * handful of rows is interrupted. */
     int every = query_plan_forced == QUERY_PLAN_BUDGET_EXHAUSTED ? 1 : QUERY_PROGRESS_STEPS;
-    if (list->budget_steps >= 0)
+    if (list->deadline_ns >= 0)
         sqlite3_progress_handler(handle, every, query_list_progress, list);
     int rc = 0;
     int step = SQLITE_DONE;
-    size_t rows = 0;
     while (rc == 0 && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (rows == list->limit) {
+        if (list->written == list->limit) {
             /* One row past the page: there is a next page, which starts
              * after the last row written. */
             rc = buf_append_str(out, "],\"next_cursor\":");
@@ -728,21 +764,24 @@ static int query_list_run(struct query_list *list, struct buf *out) {
                 rc = buf_append(out, list->next.data, list->next.length);
             break;
         }
-        rc = rows > 0 ? buf_append(out, ",", 1) : 0;
+        rc = list->written > 0 ? buf_append(out, ",", 1) : 0;
         if (rc == 0)
             rc = buf_append(out, sqlite3_column_text(stmt, 0),
                             (size_t)sqlite3_column_bytes(stmt, 0));
-        rows++;
-        if (rc == 0 && rows == list->limit) {
+        list->written++;
+        query_list_remember(list, stmt);
+        if (rc == 0 && list->written == list->limit) {
             buf_reset(&list->next);
             rc = query_list_cursor(list, stmt, &list->next);
         }
     }
     sqlite3_progress_handler(handle, 0, NULL, NULL);
     sqlite3_reset(stmt);
-    if (step == SQLITE_INTERRUPT) {
-        out->length = list->out_start;
-        out->data[out->length] = '\0';
+    if (rc == 0 && step == SQLITE_INTERRUPT) {
+        if (list->written > 0) {
+            list->cursor = list->last;
+            list->has_cursor = true;
+        }
         return ERR_AGAIN;
     }
     if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
@@ -807,13 +846,15 @@ static int query_list_best_driver(struct query_list *list, int64_t cap, bool wit
 static int query_list_driven(struct query_list *list, enum query_driver driver, size_t tag,
                              struct buf *out) {
     int rc = query_build_driven_plan(list, driver, tag);
-    list->budget_steps = -1;
+    list->deadline_ns = -1;
     return rc == 0 ? query_list_run(list, out) : rc;
 }
 
-static int query_list_indexed(struct query_list *list, int64_t budget_steps, struct buf *out) {
+/* The index-order plan, within `budget_ns` (< 0: no budget). */
+static int query_list_indexed(struct query_list *list, int64_t budget_ns, struct buf *out) {
     int rc = query_build_index_plan(list);
-    list->budget_steps = budget_steps;
+    struct clock *clock = clock_system();
+    list->deadline_ns = budget_ns < 0 ? -1 : clock->monotonic_ns(clock) + budget_ns;
     return rc == 0 ? query_list_run(list, out) : rc;
 }
 
@@ -835,11 +876,19 @@ static int query_list_selective(struct query_list *list, struct buf *out) {
         return rc;
     if (driver != QUERY_DRIVER_NONE)
         return query_list_driven(list, driver, tag, out);
-    rc =
-        query_list_indexed(list, exhaust ? 0 : QUERY_SCAN_BUDGET_STEPS / QUERY_PROGRESS_STEPS, out);
+    rc = query_list_indexed(list, exhaust ? 0 : QUERY_SCAN_BUDGET_NS, out);
     if (rc != ERR_AGAIN)
         return rc;
-    rc = query_list_best_driver(list, QUERY_FALLBACK_ROWS, true, &driver, &tag);
+    /* Matches found so far tell how long the walk would still take; a
+     * driver is worth it only if fetching its rows is quicker. */
+    int64_t cap = QUERY_FALLBACK_ROWS;
+    size_t found = list->written;
+    if (found > 0 && !exhaust) {
+        int64_t remaining_ns =
+            QUERY_SCAN_BUDGET_NS * (int64_t)(list->limit + 1 - found) / (int64_t)found;
+        cap = remaining_ns / QUERY_DRIVEN_ROW_NS < cap ? remaining_ns / QUERY_DRIVEN_ROW_NS : cap;
+    }
+    rc = cap > 0 ? query_list_best_driver(list, cap, true, &driver, &tag) : 0;
     if (rc != 0)
         return rc;
     if (driver != QUERY_DRIVER_NONE)
@@ -863,7 +912,7 @@ static int query_list_init(struct query_list *list, struct db *db,
     list->query = query;
     list->sort = &query_sorts[query->sort];
     list->limit = query_limit(query->limit);
-    list->budget_steps = -1;
+    list->deadline_ns = -1;
     buf_init(&list->tokens, 2 * LIMIT_TASK_QUERY_BYTES);
     buf_init(&list->fts, 8 * LIMIT_TASK_QUERY_BYTES);
     buf_init(&list->sql, 16 * 1024);
@@ -883,7 +932,6 @@ int query_task_list(struct db *db, const struct task_list_query *query, struct b
     int rc = query_list_init(&list, db, query, errors);
     if (rc == 0)
         rc = buf_append_str(out, "{\"items\":[");
-    list.out_start = out->length;
     bool empty = (list.has_text && list.token_count == 0) ||
                  (query->overdue && query->status == TASK_STATUS_COMPLETED);
     bool selective = query->tag_count > 0 || list.has_text ||

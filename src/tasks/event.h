@@ -21,6 +21,10 @@
  *   "request-hash"  hex SHA-256 of method, path and body of a request sent
  *                   with Idempotency-Key (the projection stores it so a
  *                   retry with another body is told apart: 422)
+ *   "password-hash" the PHC string of the new password, on user.created and
+ *                   user.password_changed only. Never in the CloudEvent: the
+ *                   events API serves it and the Kafka bridge exports it; the
+ *                   projection copies it into users.password_hash.
  */
 #ifndef DOCKET_TASKS_EVENT_H
 #define DOCKET_TASKS_EVENT_H

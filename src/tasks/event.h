@@ -22,9 +22,9 @@
  *                   with Idempotency-Key (the projection stores it so a
  *                   retry with another body is told apart: 422)
  *   "password-hash" the PHC string of the new password, on user.created and
- *                   user.password_changed only. Never in the CloudEvent: the
- *                   events API serves it and the Kafka bridge exports it; the
- *                   projection copies it into users.password_hash.
+ *                   user.password_changed only; never in the CloudEvent,
+ *                   which the events API serves and the Kafka bridge
+ *                   exports. The projection copies it to users.password_hash.
  */
 #ifndef DOCKET_TASKS_EVENT_H
 #define DOCKET_TASKS_EVENT_H

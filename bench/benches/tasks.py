@@ -397,6 +397,7 @@ def _load(ctx, srv, size):
         # Complete: every task number was answered, so the rows are the 201s (paging through a
         # million rows to count them would take longer than loading them). Capped: count.
         rows = size - errors if w["completed"] else None
+        capped = not w["completed"]
     else:
         c = srv.client()
         sent = errors = 0
@@ -415,12 +416,15 @@ def _load(ctx, srv, size):
         c.close()
         method = f"Python, POST /api/batch of {PB_BATCH} creates (one transaction each), sequential"
         rows = None
+        capped = sent < size
     seconds = time.monotonic() - t0
     if rows is None:
         rows = _count(srv)
     rec = {"side": srv.side, "target": size, "loaded": rows, "seconds": round(seconds, 1),
            "rate_per_s": round(rows / seconds, 1) if seconds > 0 else None, "method": method,
-           "capped": rows < size, "errors": errors}
+           "capped": capped, "errors": errors}
+    if errors:
+        ctx.note(f"{srv.side}: {errors} of the {size:,} creates while loading were refused (non-2xx)")
     if rec["capped"]:
         ctx.note(f"{srv.side}: loading {size:,} tasks stopped at the {a.load_minutes:g}-minute cap with "
                  f"{rows:,} tasks ({rec['rate_per_s']:,.0f}/s); its queries are measured over {rows:,}")

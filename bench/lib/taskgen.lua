@@ -54,10 +54,13 @@ end
 -- first task actually sent number `start`.
 local counter = G.start - 1
 local answered = 0
-local idle = wrk.format("GET", G.idle_path, G.headers)
+local idle = nil -- built on first use: wrk.headers.Host is not set yet while this file loads
 
 function request()
-  if G.limit and counter >= G.limit then return idle end
+  if G.limit and counter >= G.limit then
+    idle = idle or wrk.format("GET", G.idle_path, G.headers)
+    return idle
+  end
   local b = body(math.max(counter, 0))
   counter = counter + 1
   return wrk.format("POST", G.path, G.headers, b)

@@ -144,7 +144,8 @@ static size_t db_pointer_slot(const char *sql) {
     return (size_t)(value >> 7) & (DB_STATEMENTS_MAX - 1);
 }
 
-static sqlite3_stmt *db_prepare(struct db *db, const char *sql, size_t length) {
+/* Prepares `sql`; on failure logs it, sets *code (if not NULL), returns NULL. */
+static sqlite3_stmt *db_prepare(struct db *db, const char *sql, size_t length, int *code) {
     sqlite3_stmt *stmt = NULL;
     int rc =
         sqlite3_prepare_v3(db->handle, sql, (int)length, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
@@ -153,6 +154,8 @@ static sqlite3_stmt *db_prepare(struct db *db, const char *sql, size_t length) {
         logger_quote(sql, quoted, sizeof quoted);
         db_fail(db, rc, "prepare");
         LOG_ERROR("db", "statement did not prepare", "sql=%s", quoted);
+        if (code != NULL)
+            *code = rc;
         return NULL;
     }
     return stmt;
@@ -177,7 +180,7 @@ sqlite3_stmt *db_statement(struct db *db, const char *sql) {
         LOG_ERROR("db", "statement cache is full", "limit=%d", DB_STATEMENTS_MAX / 2);
         return NULL;
     }
-    sqlite3_stmt *stmt = db_prepare(db, sql, strlen(sql));
+    sqlite3_stmt *stmt = db_prepare(db, sql, strlen(sql), NULL);
     if (stmt == NULL)
         return NULL;
     CHECK(db->statements[slot].sql == NULL);
@@ -196,10 +199,11 @@ static uint64_t db_text_hash(const char *text, size_t length) {
     return hash;
 }
 
-sqlite3_stmt *db_statement_text(struct db *db, const char *sql, size_t length) {
-    CHECK(db != NULL && sql != NULL);
+int db_statement_text(struct db *db, const char *sql, size_t length, sqlite3_stmt **stmt_out) {
+    CHECK(db != NULL && sql != NULL && stmt_out != NULL);
+    *stmt_out = NULL;
     if (length > DB_TEXT_STATEMENT_BYTES)
-        return NULL;
+        return ERR_LIMIT;
     uint64_t hash = db_text_hash(sql, length);
     struct db_text_statement *victim = &db->text_statements[0];
     db->clock++;
@@ -210,25 +214,28 @@ sqlite3_stmt *db_statement_text(struct db *db, const char *sql, size_t length) {
             entry->last_used = db->clock;
             sqlite3_reset(entry->stmt);
             sqlite3_clear_bindings(entry->stmt);
-            return entry->stmt;
+            *stmt_out = entry->stmt;
+            return 0;
         }
         if (victim->sql != NULL && (entry->sql == NULL || entry->last_used < victim->last_used))
             victim = entry;
     }
     char *copy = mem_strndup(sql, length);
     if (copy == NULL)
-        return NULL;
-    sqlite3_stmt *stmt = db_prepare(db, sql, length);
+        return ERR_NOMEM;
+    int code = SQLITE_OK;
+    sqlite3_stmt *stmt = db_prepare(db, sql, length, &code);
     if (stmt == NULL) {
         mem_free(copy);
-        return NULL;
+        return db_error_code(code);
     }
     if (victim->sql != NULL) {
         sqlite3_finalize(victim->stmt);
         mem_free(victim->sql);
     }
     *victim = (struct db_text_statement){copy, length, hash, db->clock, stmt};
-    return stmt;
+    *stmt_out = stmt;
+    return 0;
 }
 
 static void db_statements_finalize(struct db *db) {
@@ -505,7 +512,10 @@ struct db_match_row {
     bool seen[DB_MATCH_TOKENS_MAX];     /* per token */
 };
 
-static struct db_match_query *db_match_parse(const char *text, size_t length) {
+/* Splits docket_match's first argument. NULL with *too_many set when it
+ * has more than DB_MATCH_TOKENS_MAX tokens, NULL alone when out of memory. */
+static struct db_match_query *db_match_parse(const char *text, size_t length, bool *too_many) {
+    *too_many = false;
     struct db_match_query *query = mem_alloc(sizeof *query + length + 1);
     if (query == NULL)
         return NULL;
@@ -518,6 +528,7 @@ static struct db_match_query *db_match_parse(const char *text, size_t length) {
             continue;
         if (index > start) {
             if (query->count == DB_MATCH_TOKENS_MAX) {
+                *too_many = true;
                 mem_free(query);
                 return NULL;
             }
@@ -552,9 +563,15 @@ static void db_match_function(sqlite3_context *context, int argc, sqlite3_value 
     struct db_match_query *query = sqlite3_get_auxdata(context, 0);
     if (query == NULL) {
         const char *text = (const char *)sqlite3_value_text(argv[0]);
-        query = db_match_parse(text != NULL ? text : "", (size_t)sqlite3_value_bytes(argv[0]));
+        bool too_many = false;
+        query = db_match_parse(text != NULL ? text : "", (size_t)sqlite3_value_bytes(argv[0]),
+                               &too_many);
+        if (query == NULL && too_many) {
+            sqlite3_result_error(context, "docket_match: too many tokens", -1);
+            return;
+        }
         if (query == NULL) {
-            sqlite3_result_error(context, "docket_match: too many tokens or out of memory", -1);
+            sqlite3_result_error_nomem(context);
             return;
         }
         sqlite3_set_auxdata(context, 0, query, mem_free);

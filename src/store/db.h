@@ -45,8 +45,10 @@ struct sqlite3_stmt *db_statement(struct db *db, const char *sql);
  * whose text depends on the filters), cached by its text in a small LRU
  * table; reset and with bindings cleared. It stays valid until
  * DB_TEXT_STATEMENTS_MAX other texts were asked for, so use it before asking
- * for another. NULL on error (logged) or for text over 16 KiB. */
-struct sqlite3_stmt *db_statement_text(struct db *db, const char *sql, size_t length);
+ * for another. 0 with *stmt_out set; ERR_NOMEM, ERR_LIMIT for text over
+ * 16 KiB, or the prepare error (logged). */
+int db_statement_text(struct db *db, const char *sql, size_t length,
+                      struct sqlite3_stmt **stmt_out);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or a negative code. */
 int db_begin(struct db *db);

@@ -313,6 +313,8 @@ static int projection_load_task(struct projection *projection, const char *task_
         return ERR_NOMEM; /* we wrote that JSON; only allocation can fail */
     rc = task_from_json(yyjson_doc_get_root(doc), &stored->task);
     yyjson_doc_free(doc);
+    if (rc == ERR_NOMEM)
+        return rc;
     if (rc != 0) {
         LOG_ERROR("projection", "stored task does not parse", "task=%s", task_id);
         return ERR_CORRUPT;
@@ -772,6 +774,115 @@ fail:
     db_rollback(projection->db);
     projection_cursor_close(projection); /* reopened at the committed offset next time */
     return rc;
+}
+
+/* ---- Batches for another thread ---------------------------------------- */
+
+/* Records copied out of the log: the SQLite work of a step can then run on
+ * a worker thread while the loop goes on appending (the log itself is only
+ * touched on the loop). */
+struct projection_batch {
+    struct evlog_record *records; /* `count` records, each pointing into its buffer */
+    uint8_t **buffers;            /* per record: key, header and value bytes */
+    size_t count;                 /* records */
+    int64_t end_offset;           /* offset after the last record */
+};
+
+static void projection_batch_free(struct projection_batch *batch) {
+    if (batch == NULL)
+        return;
+    for (size_t index = 0; batch->buffers != NULL && index < batch->count; index++)
+        mem_free(batch->buffers[index]);
+    mem_free(batch->buffers);
+    mem_free(batch->records);
+    mem_free(batch);
+}
+
+int projection_batch_read(struct projection *projection, size_t max_events,
+                          struct projection_batch **out) {
+    CHECK(projection != NULL && out != NULL && max_events > 0);
+    *out = NULL;
+    if (max_events > LIMIT_PROJECTION_BATCH_EVENTS)
+        max_events = LIMIT_PROJECTION_BATCH_EVENTS;
+    int64_t end = evlog_topic_end_offset(projection->topic);
+    if (projection->offset > end)
+        return ERR_RANGE;
+    if (projection->offset == end)
+        return 0;
+    int rc = projection_cursor_ready(projection);
+    if (rc != 0)
+        return rc;
+    size_t wanted = (size_t)(end - projection->offset);
+    if (wanted > max_events)
+        wanted = max_events;
+    struct projection_batch *batch = mem_calloc(1, sizeof *batch);
+    if (batch == NULL)
+        return ERR_NOMEM;
+    batch->buffers = mem_calloc(wanted, sizeof *batch->buffers);
+    batch->records = mem_calloc(wanted, sizeof *batch->records);
+    rc = batch->buffers == NULL || batch->records == NULL ? ERR_NOMEM : 0;
+    /* A record's pointers live until the next cursor call: copy each. */
+    while (rc == 0 && batch->count < wanted) {
+        struct evlog_record record;
+        rc = evlog_cursor_next(&projection->cursor, &record);
+        if (rc == ERR_AGAIN) {
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        size_t bytes = record.key_bytes + record.header_data_bytes + record.value_bytes;
+        uint8_t *buffer = mem_alloc(bytes > 0 ? bytes : 1);
+        if (buffer == NULL) {
+            rc = ERR_NOMEM;
+            break;
+        }
+        memcpy(buffer, record.key, record.key_bytes);
+        if (record.header_data_bytes > 0)
+            memcpy(buffer + record.key_bytes, record.header_data, record.header_data_bytes);
+        memcpy(buffer + record.key_bytes + record.header_data_bytes, record.value,
+               record.value_bytes);
+        record.key = buffer;
+        record.header_data = buffer + record.key_bytes;
+        record.value = buffer + record.key_bytes + record.header_data_bytes;
+        batch->buffers[batch->count] = buffer;
+        batch->records[batch->count++] = record;
+    }
+    if (rc != 0 || batch->count == 0) {
+        projection_batch_free(batch);
+        projection_cursor_close(projection); /* reopened at the committed offset */
+        return rc;
+    }
+    batch->end_offset = projection->cursor.offset;
+    *out = batch;
+    return 0;
+}
+
+int projection_batch_write(struct projection *projection, struct projection_batch *batch) {
+    CHECK(projection != NULL && batch != NULL);
+    int rc = db_begin(projection->db);
+    if (rc != 0)
+        return rc;
+    for (size_t index = 0; rc == 0 && index < batch->count; index++)
+        rc = projection_apply(projection, &batch->records[index]);
+    if (rc == 0)
+        rc = projection_store_offset(projection, batch->end_offset);
+    if (rc == 0)
+        rc = db_commit(projection->db);
+    if (rc != 0)
+        db_rollback(projection->db);
+    return rc;
+}
+
+void projection_batch_finish(struct projection *projection, struct projection_batch *batch,
+                             int status) {
+    CHECK(projection != NULL && batch != NULL);
+    if (status == 0) {
+        projection->offset = batch->end_offset;
+    } else {
+        projection_cursor_close(projection);
+    }
+    projection_batch_free(batch);
 }
 
 int projection_rebuild(struct projection *projection, projection_progress progress, void *arg) {

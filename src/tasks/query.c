@@ -91,6 +91,26 @@ void query_testing_force_plan(enum query_plan_override plan) {
 
 /* ---- Helpers ----------------------------------------------------------- */
 
+static void *query_json_malloc(void *context, size_t size) {
+    (void)context;
+    return mem_alloc(size);
+}
+
+static void *query_json_realloc(void *context, void *pointer, size_t old_size, size_t size) {
+    (void)context;
+    (void)old_size;
+    return mem_realloc(pointer, size);
+}
+
+static void query_json_free(void *context, void *pointer) {
+    (void)context;
+    mem_free(pointer);
+}
+
+/* yyjson allocations go through mem.h, so tests can make them fail. */
+static const yyjson_alc query_json_allocator = {query_json_malloc, query_json_realloc,
+                                                query_json_free, NULL};
+
 static int query_fail(struct db *db, int sqlite_code, const char *what) {
     char quoted[300];
     logger_quote(sqlite3_errmsg(db_handle(db)), quoted, sizeof quoted);
@@ -276,14 +296,17 @@ int query_task_get(struct db *db, const char *owner_id, const char *task_id, str
         sqlite3_reset(stmt);
         return rc == SQLITE_DONE ? ERR_NOTFOUND : query_fail(db, rc, "task get");
     }
-    yyjson_doc *doc = yyjson_read((const char *)sqlite3_column_text(stmt, 0),
-                                  (size_t)sqlite3_column_bytes(stmt, 0), YYJSON_READ_NOFLAG);
+    yyjson_doc *doc = yyjson_read_opts((char *)sqlite3_column_text(stmt, 0),
+                                       (size_t)sqlite3_column_bytes(stmt, 0), YYJSON_READ_NOFLAG,
+                                       &query_json_allocator, NULL);
     sqlite3_reset(stmt);
     if (doc == NULL)
         return ERR_NOMEM; /* the projection wrote valid JSON */
     memset(out, 0, sizeof *out);
     rc = task_from_json(yyjson_doc_get_root(doc), out);
     yyjson_doc_free(doc);
+    if (rc == ERR_NOMEM)
+        return rc;
     if (rc != 0) {
         task_free(out);
         LOG_ERROR("query", "stored task does not parse", "task=%s", task_id);
@@ -319,20 +342,28 @@ static int query_cursor_append(struct buf *out, const struct buf *json) {
 }
 
 /* Decodes base64url(JSON object) into a parsed document (caller frees). */
-static yyjson_doc *query_cursor_document(const char *cursor) {
+/* Decodes base64url(JSON object) into *doc_out (caller frees). ERR_INVAL
+ * when it is not one, ERR_NOMEM. */
+static int query_cursor_document(const char *cursor, yyjson_doc **doc_out) {
+    *doc_out = NULL;
     size_t length = strlen(cursor);
     if (length == 0 || length > LIMIT_LIST_CURSOR_BYTES)
-        return NULL;
+        return ERR_INVAL;
     char json[LIMIT_LIST_CURSOR_BYTES];
     size_t json_length = 0;
     if (base64_decode(BASE64_URL, cursor, length, json, sizeof json, &json_length) != 0)
-        return NULL;
-    yyjson_doc *doc = yyjson_read(json, json_length, YYJSON_READ_NOFLAG);
-    if (doc != NULL && !yyjson_is_obj(yyjson_doc_get_root(doc))) {
+        return ERR_INVAL;
+    yyjson_read_err error;
+    yyjson_doc *doc =
+        yyjson_read_opts(json, json_length, YYJSON_READ_NOFLAG, &query_json_allocator, &error);
+    if (doc == NULL)
+        return error.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION ? ERR_NOMEM : ERR_INVAL;
+    if (!yyjson_is_obj(yyjson_doc_get_root(doc))) {
         yyjson_doc_free(doc);
-        return NULL;
+        return ERR_INVAL;
     }
-    return doc;
+    *doc_out = doc;
+    return 0;
 }
 
 static bool query_string_equals(yyjson_val *value, const char *expected) {
@@ -652,10 +683,12 @@ static bool query_list_cursor_key(struct query_list *list, yyjson_val *root) {
 
 static int query_list_cursor_decode(struct query_list *list, struct task_errors *errors) {
     const struct task_list_query *query = list->query;
-    yyjson_doc *doc = query_cursor_document(query->cursor);
-    if (doc == NULL) {
-        query_cursor_error(errors, "is not a cursor from this API");
-        return ERR_INVAL;
+    yyjson_doc *doc = NULL;
+    int decoded = query_cursor_document(query->cursor, &doc);
+    if (decoded != 0) {
+        if (decoded == ERR_INVAL)
+            query_cursor_error(errors, "is not a cursor from this API");
+        return decoded;
     }
     yyjson_val *root = yyjson_doc_get_root(doc);
     yyjson_val *descending = yyjson_obj_get(root, "d");
@@ -743,9 +776,10 @@ static void query_list_remember(struct query_list *list, sqlite3_stmt *stmt) {
  * out: the items written so far stay, and list->cursor now points after the
  * last of them, so another plan continues the same page. */
 static int query_list_run(struct query_list *list, struct buf *out) {
-    sqlite3_stmt *stmt = db_statement_text(list->db, list->sql.data, list->sql.length);
-    if (stmt == NULL)
-        return ERR_IO;
+    sqlite3_stmt *stmt = NULL;
+    int prepared = db_statement_text(list->db, list->sql.data, list->sql.length, &stmt);
+    if (prepared != 0)
+        return prepared;
     query_list_bind(list, stmt);
     sqlite3 *handle = db_handle(list->db);
     /* Forced exhaustion looks after every instruction, so even a query on a
@@ -802,9 +836,10 @@ static int64_t query_list_probe(struct query_list *list, enum query_driver drive
         rc = buf_printf(&list->sql, " LIMIT %lld)", (long long)cap);
     if (rc != 0)
         return rc;
-    sqlite3_stmt *stmt = db_statement_text(list->db, list->sql.data, list->sql.length);
-    if (stmt == NULL)
-        return ERR_IO;
+    sqlite3_stmt *stmt = NULL;
+    int prepared = db_statement_text(list->db, list->sql.data, list->sql.length, &stmt);
+    if (prepared != 0)
+        return prepared;
     query_list_bind(list, stmt);
     int step = sqlite3_step(stmt);
     int64_t count = step == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
@@ -1055,7 +1090,10 @@ static const char *query_audit_scope(const struct audit_query *query) {
 
 static int query_audit_cursor_decode(const struct audit_query *query, int64_t *time_ns, int64_t *id,
                                      struct task_errors *errors) {
-    yyjson_doc *doc = query_cursor_document(query->cursor);
+    yyjson_doc *doc = NULL;
+    int decoded = query_cursor_document(query->cursor, &doc);
+    if (decoded == ERR_NOMEM)
+        return decoded;
     yyjson_val *root = doc != NULL ? yyjson_doc_get_root(doc) : NULL;
     yyjson_val *time_value = yyjson_obj_get(root, "t");
     yyjson_val *id_value = yyjson_obj_get(root, "i");
@@ -1163,9 +1201,9 @@ int query_audit(struct db *db, const struct audit_query *query, struct buf *out,
     buf_init(&sql, 4096);
     if (rc == 0)
         rc = query_audit_sql(&sql, query, query->cursor != NULL);
-    sqlite3_stmt *stmt = rc == 0 ? db_statement_text(db, sql.data, sql.length) : NULL;
-    if (rc == 0 && stmt == NULL)
-        rc = ERR_IO;
+    sqlite3_stmt *stmt = NULL;
+    if (rc == 0)
+        rc = db_statement_text(db, sql.data, sql.length, &stmt);
     size_t limit = query_limit(query->limit);
     if (rc == 0) {
         query_audit_bind(stmt, query, cursor_time, cursor_id, limit);

@@ -122,22 +122,27 @@ TEST(db_statements_are_cached) {
     /* Text statements: found again by content, evicted least recently used. */
     char text[64];
     snprintf(text, sizeof text, "SELECT %d", 0);
-    sqlite3_stmt *zero = db_statement_text(db, text, strlen(text));
-    EXPECT(zero != NULL);
+    sqlite3_stmt *zero = NULL;
+    EXPECT(db_statement_text(db, text, strlen(text), &zero) == 0 && zero != NULL);
     char copy[64];
     snprintf(copy, sizeof copy, "SELECT %d", 0);
-    EXPECT(db_statement_text(db, copy, strlen(copy)) == zero);
+    sqlite3_stmt *same = NULL;
+    EXPECT(db_statement_text(db, copy, strlen(copy), &same) == 0 && same == zero);
     for (int index = 1; index <= 200; index++) {
         snprintf(text, sizeof text, "SELECT %d", index);
-        sqlite3_stmt *stmt = db_statement_text(db, text, strlen(text));
-        EXPECT(stmt != NULL);
+        sqlite3_stmt *stmt = NULL;
+        EXPECT(db_statement_text(db, text, strlen(text), &stmt) == 0);
         EXPECT(sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) == index);
         sqlite3_reset(stmt);
     }
     snprintf(text, sizeof text, "SELECT %d", 200);
-    sqlite3_stmt *recent = db_statement_text(db, text, strlen(text));
-    EXPECT(recent != NULL && sqlite3_step(recent) == SQLITE_ROW);
+    sqlite3_stmt *recent = NULL;
+    EXPECT(db_statement_text(db, text, strlen(text), &recent) == 0);
+    EXPECT(sqlite3_step(recent) == SQLITE_ROW);
     sqlite3_reset(recent);
+    sqlite3_stmt *bad = NULL;
+    EXPECT_EQ_INT(db_statement_text(db, "SELEC", 5, &bad), ERR_INVAL);
+    EXPECT(bad == NULL);
     db_close(db);
     support_remove_tree(root);
 }

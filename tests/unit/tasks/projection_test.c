@@ -473,3 +473,39 @@ TEST(projection_ignores_task_events_of_another_owner) {
     EXPECT_STR(title, "Write report");
     store_fixture_close(&fixture);
 }
+
+TEST(projection_survives_allocation_failures) {
+    struct store_fixture fixture;
+    EXPECT(store_fixture_open(&fixture, "projection-nomem") == 0);
+    char users[2][37], tasks[6][37];
+    EXPECT(projection_test_history_one(&fixture, users, tasks) == 0);
+    EXPECT(projection_test_history_two(&fixture, users, tasks) == 0);
+    /* Fail the n-th allocation for growing n: each failed step keeps
+     * nothing (offset unchanged), and the first step that gets through
+     * applies everything. */
+    int failures = 0;
+    int applied = 0;
+    for (long budget = 0; budget < 100000 && applied == 0; budget++) {
+        mem_fail_after(budget);
+        int rc = projection_step(fixture.projection, LIMIT_PROJECTION_BATCH_EVENTS);
+        mem_fail_after(-1);
+        if (rc == ERR_NOMEM) {
+            failures++;
+            EXPECT_EQ_INT(projection_offset(fixture.projection), 0);
+            EXPECT_EQ_INT(projection_test_int(fixture.db, "SELECT count(*) FROM events"), 0);
+            continue;
+        }
+        EXPECT_EQ_INT(rc, 18);
+        applied = rc;
+    }
+    EXPECT(failures > 50);
+    struct buf after, reference;
+    EXPECT(projection_test_dump(fixture.db, &after) == 0);
+    EXPECT(projection_rebuild(fixture.projection, NULL, NULL) == 0);
+    EXPECT(projection_test_dump(fixture.db, &reference) == 0);
+    EXPECT(after.length == reference.length &&
+           memcmp(after.data, reference.data, after.length) == 0);
+    buf_free(&after);
+    buf_free(&reference);
+    store_fixture_close(&fixture);
+}

@@ -689,3 +689,40 @@ TEST(query_users_by_id_name_count_list) {
     EXPECT_EQ_INT(sum, 65 + 7);
     store_fixture_close(&world.fixture);
 }
+
+TEST(query_list_survives_allocation_failures) {
+    struct query_test_world world;
+    EXPECT(query_test_world_open(&world, "query-nomem") == 0);
+    /* Every plan, with text, tags and a cursor: a failed allocation is
+     * ERR_NOMEM (never a crash or a leak), and the query then works. */
+    for (int plan = QUERY_PLAN_AUTO; plan <= QUERY_PLAN_DRIVEN; plan++) {
+        query_testing_force_plan((enum query_plan_override)plan);
+        struct task_list_query query = {
+            .owner_id = world.alice, .text = "common wor", .sort = TASK_SORT_TITLE, .limit = 3};
+        query.tags[query.tag_count++] = "even";
+        struct buf out;
+        struct task_errors errors;
+        EXPECT(query_test_list(&world, &query, &out, &errors) == 0);
+        yyjson_doc *doc = yyjson_read(out.data, out.length, 0);
+        char cursor[LIMIT_LIST_CURSOR_BYTES + 1];
+        snprintf(cursor, sizeof cursor, "%s",
+                 yyjson_get_str(yyjson_obj_get(yyjson_doc_get_root(doc), "next_cursor")));
+        yyjson_doc_free(doc);
+        buf_free(&out);
+        query.cursor = cursor;
+        int succeeded = 0;
+        for (long budget = 0; budget < 1000 && !succeeded; budget++) {
+            mem_fail_after(budget);
+            int rc = query_test_list(&world, &query, &out, &errors);
+            mem_fail_after(-1);
+            buf_free(&out);
+            if (rc != 0 && rc != ERR_NOMEM)
+                fprintf(stderr, "    plan %d budget %ld: rc %d\n", plan, budget, rc);
+            EXPECT(rc == 0 || rc == ERR_NOMEM);
+            succeeded = rc == 0;
+        }
+        EXPECT(succeeded);
+    }
+    query_testing_force_plan(QUERY_PLAN_AUTO);
+    store_fixture_close(&world.fixture);
+}

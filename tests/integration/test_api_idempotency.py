@@ -174,6 +174,17 @@ def test_key_length_is_bounded(alice):
     assert tasks_all(alice.api) == before
 
 
+@pytest.mark.parametrize("key", ["", "has space", "caf\u00e9".encode().decode("latin-1"),
+                                 "tab\there"])
+def test_key_must_be_visible_ascii(alice, key):
+    """An empty key or one with spaces, control or non-ASCII bytes is 400 naming
+    "Idempotency-Key" and creates nothing."""
+    before = tasks_all(alice.api)
+    response = alice.api.post(API + "/tasks", {"title": "odd key"}, headers=keyed(key))
+    problem(response, 400, field="Idempotency-Key")
+    assert tasks_all(alice.api) == before
+
+
 def test_failed_requests_do_not_consume_the_key(alice):
     """A request rejected by validation stores nothing: the same key then works for
     a valid body."""

@@ -404,6 +404,17 @@ def test_if_match_weak_or_malformed_never_matches(alice, value):
     assert alice.api.get_task(created["id"]) == created
 
 
+@pytest.mark.server_bug
+def test_malformed_if_match_list_changes_nothing(alice):
+    """A malformed If-Match list is bad input and changes nothing, even when one of
+    its well-formed members names the current version (invariant 6)."""
+    created = alice.api.create_task({"title": "malformed list"})
+    response = alice.api.patch(API + "/tasks/" + created["id"], {"title": "changed"},
+                               headers={"If-Match": '"1", "2"x'})
+    assert response.status_code in (400, 412), describe(response)
+    assert alice.api.get_task(created["id"]) == created
+
+
 def test_if_match_list_matches_any_member(alice):
     """If-Match with a list of strong tags matches when one of them is current."""
     created = alice.api.create_task({"title": "listed"})

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,7 +54,9 @@ struct server {
     uv_timer_t evlog_timer;          /* lets a log that failed a write retry */
     int evlog_timer_started;         /* evlog_timer is initialised */
     struct evlog_topic *events;      /* the "events" topic: every domain event */
-    struct db *db;                   /* <data_dir>/docket.db: the projections */
+    struct db *db;                   /* <data_dir>/docket.db: reads on the loop */
+    struct db *db_writer;            /* the projection's own connection (thread pool) */
+    struct evlog_uv_executor projection_executor; /* runs projection batches */
     struct projection *projection;   /* applies events to db */
     struct service *service;         /* the command layer */
     int api_ready;                   /* api_init succeeded */
@@ -364,7 +367,7 @@ static void server_on_sweep(uv_timer_t *timer) {
     int64_t days = server->config->audit_retention_days;
     int64_t audit_before = days > 0 ? now_ns - days * 86400 * INT64_C(1000000000) : INT64_MIN;
     int64_t keys_before = now_ns - INT64_C(86400) * 1000000000; /* idempotency keys: 24 h */
-    int64_t deleted = query_sweep(server->db, audit_before, keys_before, 10000);
+    int64_t deleted = service_sweep(server->service, audit_before, keys_before);
     if (deleted > 0) LOG_INFO("server", "swept", "rows=%lld", (long long)deleted);
     if (deleted < 0) LOG_WARN("server", "sweep failed", "error=%s", err_name((int)deleted));
 }
@@ -375,7 +378,8 @@ static int server_open_domain(struct server *server) {
     char path[4200];
     snprintf(path, sizeof path, "%s/docket.db", server->config->data_dir);
     struct db_error db_error = {{0}};
-    int rc = db_open(&server->db, path, &db_error);
+    int rc = db_open(&server->db_writer, path, &db_error);
+    if (rc == 0) rc = db_open(&server->db, path, &db_error);
     if (rc != 0) {
         char quoted[700];
         LOG_ERROR("server", "cannot open the database", "error=%s",
@@ -384,9 +388,15 @@ static int server_open_domain(struct server *server) {
         return rc;
     }
     rc = evlog_topic_open(server->evlog, "events", &server->events);
-    if (rc == 0) rc = projection_open(&server->projection, server->db, server->events);
-    struct service_options options = {
-        .topic = server->events, .db = server->db, .projection = server->projection};
+    if (rc == 0) rc = projection_open(&server->projection, server->db_writer, server->events);
+    /* SQLite writes (commits, checkpoints) run on the thread pool with their
+     * own connection; the loop keeps answering and appending meanwhile. */
+    evlog_uv_executor_init(&server->projection_executor, server->loop);
+    struct service_options options = {.topic = server->events,
+                                      .db = server->db,
+                                      .projection = server->projection,
+                                      .executor = &server->projection_executor.base,
+                                      .projection_db = server->db_writer};
     if (rc == 0) rc = service_open(&server->service, &options);
     if (rc != 0) {
         LOG_ERROR("server", "cannot apply the event log to the database", "error=%s",
@@ -453,6 +463,11 @@ int server_run(const struct config *config) {
     server->loop = uv_default_loop();
     server->started_wall_seconds = (int64_t)time(NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* libuv's pool (default 4 threads) runs event-log commits, projection
+     * batches and up to LIMIT_PASSWORD_HASHES_RUNNING password hashes; six
+     * threads keep one of each free whatever the others do. An operator's
+     * own setting wins. */
+    setenv("UV_THREADPOOL_SIZE", "6", 0);
     char quoted[600];
     struct sockaddr_storage address;
     int rc = http_server_parse_address(config->listen, &address);
@@ -498,6 +513,7 @@ done:
     if (server->api_ready) api_free(&server->api);
     projection_close(server->projection);
     if (server->db != NULL) db_close(server->db);
+    if (server->db_writer != NULL) db_close(server->db_writer);
     if (server->evlog != NULL) evlog_close(server->evlog);
     if (server->tls_enabled) tls_server_config_free(&server->tls);
     uv_loop_close(server->loop);

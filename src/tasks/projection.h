@@ -52,6 +52,22 @@ int projection_step(struct projection *projection, size_t max_events);
  * Skips (returns 0, changes nothing) a record already applied. */
 int projection_apply(struct projection *projection, const struct evlog_record *record);
 
+/* The same step split in three, so the SQLite work can run on a worker
+ * thread while the loop keeps appending. One batch at a time:
+ *   projection_batch_read   (loop) copies up to max_events durable records
+ *                           from the offset; *out is NULL when caught up;
+ *   projection_batch_write  (any one thread; nothing else may use the
+ *                           projection's db meanwhile) applies them and the
+ *                           new offset in one transaction;
+ *   projection_batch_finish (loop) adopts the new offset when status is 0
+ *                           and frees the batch. */
+struct projection_batch;
+int projection_batch_read(struct projection *projection, size_t max_events,
+                          struct projection_batch **out);
+int projection_batch_write(struct projection *projection, struct projection_batch *batch);
+void projection_batch_finish(struct projection *projection, struct projection_batch *batch,
+                             int status);
+
 /* Progress callback for projection_rebuild: applied offset of end offset. */
 typedef void (*projection_progress)(void *arg, int64_t applied, int64_t end);
 

@@ -74,7 +74,14 @@ struct service {
     struct map usernames;                /* username -> struct pending (signups in flight) */
     struct uuid_v7_generator ids;        /* event, task and user ids */
     int subscribed;                      /* the wake callback is registered */
+    struct projection_batch *batch;      /* being applied on the executor, or NULL */
+    int batch_status;                    /* its result, set by the worker */
+    bool wake_again;                     /* records became durable while it ran */
+    bool recovering;                     /* an append failed: writes wait until SQLite holds
+                                            every durable event, then in-flight state resets */
 };
+
+static void service_try_recover(struct service *service);
 
 /* ---- In-flight bookkeeping ----------------------------------------------- */
 
@@ -914,6 +921,15 @@ static void service_user_command(struct service *service, const struct command *
 
 void service_execute(struct service *service, const struct command *command, command_done done,
                      void *arg) {
+    service_try_recover(service);
+    if (service->recovering) {
+        struct command_result result;
+        result_init(&result);
+        result_fail(&result, 503, "A write failed; the server is catching up. Retry shortly.");
+        result.retry_after_s = 1;
+        done(arg, &result);
+        return;
+    }
     if (service->pending_count >= LIMIT_COMMANDS_PENDING) {
         struct command_result result;
         result_init(&result);
@@ -970,12 +986,29 @@ static void service_on_appended(void *arg, int status, int64_t offset) {
      * it is durable and (wakes run first) already applied. */
     LOG_WARN("service", "write failed", "error=%s", err_name(status));
     pending_unlink(service, pending);
-    service_drop_overlays(service);
+    /* The overlays and sequence counters may include this command's events,
+     * and events before it may not be applied yet: new writes are refused
+     * until the projection has caught up with the log, then the in-flight
+     * state is rebuilt from SQLite (service_try_recover). */
+    service->recovering = true;
     struct command_result result;
     result_init(&result);
     result_fail(&result, service_error_status(status), service_error_detail(status));
     pending_finish(pending, &result);
     buf_free(&result.body);
+}
+
+/* After a failed append: once nothing is in flight and SQLite holds every
+ * durable event, the overlays and counters are rebuilt from it (lazily). */
+static void service_try_recover(struct service *service) {
+    if (!service->recovering || service->head != NULL || service->batch != NULL) return;
+    if (projection_offset(service->options.projection) <
+        evlog_topic_end_offset(service->options.topic)) {
+        return;
+    }
+    service_drop_overlays(service);
+    service->recovering = false;
+    LOG_INFO("service", "recovered from a failed write", NULL);
 }
 
 /* Answers every command whose events the projection has applied. */
@@ -994,6 +1027,24 @@ static void service_complete_applied(struct service *service) {
         }
         pending_finish(pending, &pending->result);
     }
+    if (service->head == NULL && service->overlays.count > 0) {
+        /* Overlays left by commands that were answered early (projection
+         * errors) are dropped once applied. */
+        size_t cursor = 0;
+        struct map_slot *slot;
+        char stale[64][UUID_STRING_BYTES];
+        size_t stale_count = 0;
+        while ((slot = map_next(&service->overlays, &cursor)) != NULL && stale_count < 64) {
+            struct overlay *overlay = slot->value;
+            if (overlay->last_offset < applied) {
+                memcpy(stale[stale_count++], overlay->state.id, UUID_STRING_BYTES);
+            }
+        }
+        for (size_t index = 0; index < stale_count; index++) {
+            overlay_free(map_remove(&service->overlays, stale[index], strlen(stale[index])));
+        }
+    }
+    service_try_recover(service);
 }
 
 int service_project(struct service *service) {
@@ -1009,11 +1060,66 @@ int service_project(struct service *service) {
     return 0;
 }
 
+static void service_project_failed(struct service *service);
+static void service_schedule(struct service *service);
+
+static void service_batch_work(void *arg) {
+    struct service *service = arg;
+    service->batch_status = projection_batch_write(service->options.projection, service->batch);
+}
+
+static void service_batch_done(void *arg) {
+    struct service *service = arg;
+    int status = service->batch_status;
+    projection_batch_finish(service->options.projection, service->batch, status);
+    service->batch = NULL;
+    if (status != 0) {
+        LOG_ERROR("service", "projection failed", "error=%s", err_name(status));
+        service_project_failed(service);
+        return;
+    }
+    service_complete_applied(service);
+    if (service->wake_again ||
+        projection_offset(service->options.projection) < evlog_topic_end_offset(service->options.topic)) {
+        service->wake_again = false;
+        service_schedule(service);
+    }
+}
+
+/* Starts applying the next batch on the executor unless one is running. */
+static void service_schedule(struct service *service) {
+    if (service->batch != NULL) {
+        service->wake_again = true;
+        return;
+    }
+    int rc = projection_batch_read(service->options.projection, LIMIT_PROJECTION_BATCH_EVENTS,
+                                   &service->batch);
+    if (rc != 0) {
+        LOG_ERROR("service", "projection cannot read the log", "error=%s", err_name(rc));
+        service_project_failed(service);
+        return;
+    }
+    if (service->batch == NULL) {
+        service_complete_applied(service);
+        return;
+    }
+    service->options.executor->submit(service->options.executor, service_batch_work,
+                                      service_batch_done, service);
+}
+
 static void service_on_wake(void *arg, struct evlog_topic *topic, int64_t end_offset) {
     (void)topic;
     (void)end_offset;
     struct service *service = arg;
-    if (service_project(service) != 0) {
+    if (service->options.executor != NULL) {
+        service_schedule(service);
+        return;
+    }
+    if (service_project(service) != 0) service_project_failed(service);
+}
+
+static void service_project_failed(struct service *service) {
+    {
         /* The durable events stay in the log; a later wake or restart
          * applies them. Waiting commands get 503 now rather than hang. */
         while (service->head != NULL) {
@@ -1022,11 +1128,18 @@ static void service_on_wake(void *arg, struct evlog_topic *topic, int64_t end_of
             struct command_result result;
             result_init(&result);
             result_fail(&result, 503, "The change is recorded but could not be applied yet.");
-                pending_finish(pending, &result);
+            pending_finish(pending, &result);
             buf_free(&result.body);
         }
-        service_drop_overlays(service);
+        /* Overlays and counters stay: they are right, and SQLite is behind. */
     }
+}
+
+int64_t service_sweep(struct service *service, int64_t audit_before_ns, int64_t keys_before_ns) {
+    if (service->batch != NULL) return 0; /* the connection is busy on the executor */
+    struct db *db = service->options.projection_db != NULL ? service->options.projection_db
+                                                           : service->options.db;
+    return query_sweep(db, audit_before_ns, keys_before_ns, 10000);
 }
 
 int service_open(struct service **out, const struct service_options *options) {

@@ -42,6 +42,10 @@ struct service_options {
     struct db *db;                  /* projections */
     struct projection *projection;  /* applies the topic to db */
     struct clock *clock;            /* event times */
+    struct evlog_executor *executor; /* runs projection batches off the loop (the
+                                        projection's db must then be its own connection);
+                                        NULL: applied inline */
+    struct db *projection_db;       /* the projection's connection, for the sweep */
 };
 
 /* Entity tags of one If-Match header that are considered. */
@@ -111,6 +115,12 @@ void service_execute(struct service *service, const struct command *command, com
 /* Catches the projection up (the wake callback does this; the CLI, which
  * has no loop, calls it after appends). Returns a negative code on error. */
 int service_project(struct service *service);
+
+/* Deletes audit entries older than `audit_before_ns` and idempotency keys
+ * older than `keys_before_ns` through the projection's connection, when no
+ * batch is being applied (else it waits for the next call). Returns rows
+ * deleted or a negative code. */
+int64_t service_sweep(struct service *service, int64_t audit_before_ns, int64_t keys_before_ns);
 
 /* Commands waiting for the log right now (for /metrics and tests). */
 size_t service_pending(const struct service *service);

@@ -46,7 +46,12 @@ static void on_done(void *arg, const struct command_result *result) {
              result->body.data != NULL ? result->body.data : "");
 }
 
+static int fixture_open_mode(struct fixture *fixture, const char *tag, int on_executor);
 static int fixture_open(struct fixture *fixture, const char *tag) {
+    return fixture_open_mode(fixture, tag, 0);
+}
+
+static int fixture_open_mode(struct fixture *fixture, const char *tag, int on_executor) {
     memset(fixture, 0, sizeof *fixture);
     snprintf(fixture->root, sizeof fixture->root, "%s", support_directory(tag));
     fault_io_init(&fixture->fault);
@@ -59,7 +64,9 @@ static int fixture_open(struct fixture *fixture, const char *tag) {
     struct service_options options = {.topic = fixture->log.topic,
                                       .db = fixture->db,
                                       .projection = fixture->projection,
-                                      .clock = &fixture->log.clock.base};
+                                      .clock = &fixture->log.clock.base,
+                                      .executor = on_executor ? &fixture->log.executor.base
+                                                              : NULL};
     return service_open(&fixture->service, &options) == 0 ? 0 : -4;
 }
 
@@ -241,5 +248,29 @@ TEST(service_isolation_and_delete) {
     EXPECT_EQ_INT(after.status, 404); /* the in-flight delete is seen at once */
     support_executor_run(&fixture.log.executor);
     EXPECT_EQ_INT(gone.status, 204);
+    fixture_close(&fixture);
+}
+
+/* With the projection on the executor, a write is answered only after both
+ * jobs ran (the log's commit, then the SQLite batch), and a command that
+ * arrives between the two sees the first one's result. */
+TEST(service_projection_on_executor) {
+    struct fixture fixture;
+    EXPECT_EQ_INT(fixture_open_mode(&fixture, "service-executor", 1), 0);
+    struct outcome user = {0}, task = {0}, first = {0}, second = {0};
+    create_user(&fixture, "gina", &user);
+    EXPECT_EQ_INT(user.status, 201);
+    create_task(&fixture, user.id, "{\"title\":\"async\"}", NULL, NULL, &task);
+    support_executor_run(&fixture.log.executor);
+    EXPECT_EQ_INT(task.status, 201);
+    patch_task(&fixture, user.id, task.id, "{\"title\":\"async 2\"}", 1, &first);
+    EXPECT_EQ_INT(support_executor_step(&fixture.log.executor), 1); /* commit only */
+    EXPECT_EQ_INT(first.calls, 0);                                   /* not applied yet */
+    patch_task(&fixture, user.id, task.id, "{\"title\":\"async 3\"}", 2, &second);
+    support_executor_run(&fixture.log.executor);
+    EXPECT_EQ_INT(first.status, 200);
+    EXPECT_EQ_INT(second.status, 200);
+    EXPECT_EQ_INT(second.version, 3);
+    EXPECT(sequences_dense(&fixture, user.id, 4));
     fixture_close(&fixture);
 }

@@ -191,9 +191,9 @@ class Api:
         return response.json()
 
     def task_events(self, task_id):
-        response = self.get(API + "/tasks/%s/events" % task_id)
-        assert response.status_code == 200, describe(response)
-        return response.json()["items"]
+        """Every event of the task, oldest first (following next_cursor)."""
+        items, _ = list_all(self, API + "/tasks/%s/events" % task_id, limit=500)
+        return items
 
 
 class User:

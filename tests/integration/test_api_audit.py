@@ -148,6 +148,16 @@ def test_pagination_reproduces_the_whole_trail(root, history):
     assert paged == whole
 
 
+def test_filtered_pagination(root, alice, history):
+    """Cursors keep the filters: limit=1 pages of a filtered trail equal the whole."""
+    for user, params in ((alice, [("type", "task.created"), ("type", "task.deleted")]),
+                         (root, [("user", alice.id)]),
+                         (root, [("task", history[alice.id])])):
+        whole = audit(user, params)
+        paged, _ = list_all(user.api, API + "/audit", params, limit=1)
+        assert paged == whole and whole, params
+
+
 @pytest.mark.parametrize("params,field", [
     ({"from": "yesterday"}, "from"),
     ({"to": "2031-02-30T00:00:00Z"}, "to"),

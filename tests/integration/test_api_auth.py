@@ -11,8 +11,8 @@ import time
 import pytest
 
 from api import (API, PASSWORD, USER_FIELDS, UUID_RE, Api, ApiServer, claims_for, describe,
-                 forge, login, parse_time, problem, server_fixture, signup, token_claims,
-                 token_header, unauthorized)
+                 forge, login, parse_time, problem, run_threads, server_fixture, signup,
+                 token_claims, token_header, unauthorized)
 from conftest import run_cli
 
 TTL_S = 3600
@@ -70,6 +70,26 @@ def test_signup_accepts_every_allowed_character_at_the_maximum_length(api_server
     name = ("Az09._-" * 10)[:64]
     user = signup(api_server, name)
     assert user.username == name and user.role == "user"
+
+
+def test_concurrent_signups_on_a_fresh_directory(tmp_path):
+    """Concurrent signups on a fresh data directory make exactly one admin, and two
+    concurrent signups of one name make one account (the other 409)."""
+    server = ApiServer(tmp_path).start()
+    try:
+        def attempt(name):
+            return Api(server.base_url).post(API + "/auth/signup",
+                                             {"username": name, "password": PASSWORD})
+
+        results = run_threads(attempt, [("first%d" % i,) for i in range(3)] + [("twin",)] * 2)
+        assert all(r.status_code in (201, 409) for r in results), [describe(r) for r in results]
+        created = [r.json()["user"] for r in results if r.status_code == 201]
+        assert [r.status_code for r in results[:3]] == [201] * 3
+        assert sorted(r.status_code for r in results[3:]) == [201, 409]
+        problem(next(r for r in results[3:] if r.status_code == 409), 409, field="username")
+        assert [u["role"] for u in created].count("admin") == 1, created
+    finally:
+        server.close()
 
 
 def test_signup_rejects_taken_username_with_409(api_server, alice):

@@ -132,10 +132,18 @@ def test_set_role(api_server, root, alice):
     events = events_since(alice.api)
     changed = [e for e in events if e["type"] == "user.role_changed"]
     assert len(changed) == 1 and changed[0]["actor"] == "cli"
+    # The role is the stored one, not the token's claim: her old token (role "user")
+    # is let through admin routes now, and her admin token is refused once demoted.
+    assert alice.api.get(API + "/admin/users").status_code == 200
+    admin_token = response.json()["token"]
     stopped(api_server)
     result = api_server.cli("user", "set-role", "alice", "user")
     assert result.returncode == 0, result.stderr
     assert user_lines(api_server)["alice"] == (alice.id, "user")
+    running(api_server)
+    problem(Api(api_server.base_url, admin_token).get(API + "/admin/users"), 403)
+    problem(Api(api_server.base_url, admin_token).get(API + "/audit",
+                                                      params={"user": root.id}), 403)
 
 
 def test_reset_password(api_server, alice):

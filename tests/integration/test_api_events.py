@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from api import (API, PASSWORD, check_dense, check_envelope, describe, events_since, fold,
-                 fresh_key, login, parse_time, problem, run_threads, server_fixture,
+                 fresh_key, list_all, login, parse_time, problem, run_threads, server_fixture,
                  signup)
 
 api_server = server_fixture()
@@ -108,6 +108,24 @@ def test_task_events_endpoint_is_oldest_first_and_outlives_delete(alice):
     after = api.task_events(created["id"])
     assert after[:3] == before and after[3]["type"] == "task.deleted"
     assert fold(after) == (last, True)
+
+
+def test_long_task_history_is_paginated_and_folds(alice):
+    """A task with 70 changes: its history pages (default 50, then the rest via
+    next_cursor, limit=7 pages alike) and the whole folds to GET /tasks/{id}."""
+    api = alice.api
+    task = api.create_task({"title": "long history"})
+    for index in range(70):
+        api.patch_task(task["id"], {"title": "long history %d" % index})
+    first = api.get(API + "/tasks/%s/events" % task["id"])
+    assert first.status_code == 200, describe(first)
+    page = first.json()
+    assert len(page["items"]) == 50 and page["next_cursor"] is not None
+    everything = api.task_events(task["id"])
+    assert len(everything) == 71 and everything[:50] == page["items"]
+    paged, _ = list_all(api, API + "/tasks/%s/events" % task["id"], limit=7)
+    assert paged == everything
+    assert fold(everything) == (api.get_task(task["id"]), False)
 
 
 def random_patch(rng):
@@ -243,6 +261,9 @@ def test_streams_are_isolated_per_user(alice, bob):
         assert all(event["userid"] == user.id for event in events)
     assert task["id"] not in {event["subject"] for event in new_events(bob, 0)}
     problem(bob.api.get(API + "/tasks/%s/events" % task["id"]), 404)
+    assert alice.api.delete(API + "/tasks/" + task["id"]).status_code == 204
+    problem(bob.api.get(API + "/tasks/%s/events" % task["id"]), 404)
+    assert len(alice.api.task_events(task["id"])) == 2
 
 
 def test_concurrent_writes_keep_sequences_dense(alice, bob):

@@ -112,6 +112,28 @@ def test_concurrent_duplicate_creates_make_one_task(alice):
     assert len(events_with_key(alice, key)) == 1
 
 
+def test_concurrent_same_key_different_bodies(alice):
+    """10 concurrent POSTs sharing one key with different bodies: exactly one task is
+    created; every other answer is its replay (same body) or 422 naming the key."""
+    key = fresh_key()
+
+    def send(index):
+        return alice.api.post(API + "/tasks", {"title": "contender %d" % index},
+                              headers=keyed(key))
+
+    results = run_threads(send, [(i,) for i in range(10)])
+    created = [r for r in results if r.status_code == 201]
+    assert created, [describe(r) for r in results]
+    for response in created:
+        assert response.content == created[0].content
+    for response in results:
+        if response.status_code != 201:
+            problem(response, 422, field="Idempotency-Key")
+    titles = [t["title"] for t in tasks_all(alice.api) if t["title"].startswith("contender")]
+    assert titles == [created[0].json()["title"]]
+    assert len(events_with_key(alice, key)) == 1
+
+
 def test_concurrent_duplicate_patches_change_once(alice):
     """20 concurrent PATCHes with one key bump the version once."""
     task = alice.api.create_task({"title": "patch stampede"})

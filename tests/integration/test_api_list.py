@@ -258,6 +258,33 @@ def test_pages_reproduce_the_unpaginated_order(alice, tasks, sort):
     assert pages in ({needed, needed + 1} if len(whole) % 2 == 0 else {needed}), pages
 
 
+@pytest.mark.parametrize("params", [
+    [("tag", "home"), ("sort", "-priority")],
+    [("priority", "low"), ("priority", "high"), ("sort", "title")],
+    [("q", "alpha"), ("status", "all"), ("sort", "-due")],
+    [("due_after", "2031-01-01T00:00:00Z"), ("sort", "due")],
+    [("status", "completed"), ("sort", "updated")],
+])
+def test_filtered_pages_reproduce_the_filtered_list(alice, tasks, params):
+    """Cursors keep the filters: limit=1 pages of a filtered, sorted list equal the
+    single page."""
+    whole = query(alice.api, params + [("limit", "500")])["items"]
+    paged, _ = list_all(alice.api, API + "/tasks", params, limit=1)
+    assert [task["id"] for task in paged] == [task["id"] for task in whole]
+
+
+@pytest.mark.parametrize("text", ['"', '"alpha', "alpha OR", "NEAR(alpha", "*", "title:alpha",
+                                  "'", "alpha AND NOT", "(", "^alpha", "-alpha", "a\\b",
+                                  "\u00e9t\u00e9", "%", "alpha*"])
+def test_search_text_is_never_query_syntax(alice, tasks, text):
+    """q is text, never full-text query syntax: operators and quotes answer 200 (no
+    5xx) with only tasks that exist."""
+    response = alice.api.get(API + "/tasks", params={"q": text, "status": "all"})
+    assert response.status_code == 200, describe(response)
+    found = {task["id"] for task in response.json()["items"]}
+    assert found <= set(tasks)
+
+
 def test_cursor_is_stable_under_inserts(alice, tasks):
     """A task created between pages does not make the next page repeat or skip
     existing tasks."""

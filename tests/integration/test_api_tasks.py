@@ -141,6 +141,25 @@ def test_create_rejects_invalid_bodies_with_422(alice, body, field):
     assert before == after
 
 
+def test_text_limits(alice):
+    """description holds up to 65536 bytes (not one more); control characters are
+    refused in titles and tags, and allowed in descriptions only as tab and line
+    breaks."""
+    task = alice.api.create_task({"title": "big", "description": "d" * 65536})
+    assert len(task["description"]) == 65536
+    problem(alice.api.post(API + "/tasks", {"title": "big", "description": "d" * 65537}), 422,
+            field="description")
+    problem(alice.api.post(API + "/tasks", {"title": "bell\u0007"}), 422, field="title")
+    problem(alice.api.post(API + "/tasks", {"title": "t", "tags": ["a\u0000b"]}), 422,
+            field="tags.0")
+    problem(alice.api.post(API + "/tasks", {"title": "t", "description": "esc\u001b"}), 422,
+            field="description")
+    task = alice.api.create_task({"title": "multi-line", "description": "a\tb\nc\r\nd"})
+    assert task["description"] == "a\tb\nc\r\nd"
+    task = alice.api.create_task({"title": "\u2603 snow \U0001f600", "tags": ["\u00e9t\u00e9"]})
+    assert task["title"] == "\u2603 snow \U0001f600" and task["tags"] == ["\u00e9t\u00e9"]
+
+
 def test_create_reports_several_errors_at_once(alice):
     """A body with several bad members names each of them."""
     document = problem(alice.api.post(API + "/tasks", {"title": "", "priority": "x",

@@ -4,7 +4,12 @@ Idempotent-Replayed: true and appends nothing; the same key with another body
 or route is 422 naming "Idempotency-Key"; keys are per user; concurrent
 duplicates all get one response and produce one task and one event; every
 write route honours keys; stored responses survive a restart."""
+import json
+import socket
+
 import pytest
+
+from httpio import build_request
 
 from api import (API, describe, events_since, fresh_key, problem, run_threads, server_fixture,
                  signup, tasks_all)
@@ -216,6 +221,25 @@ def test_failed_requests_do_not_consume_the_key(alice):
     response = alice.api.post(API + "/tasks", {"title": "second try"}, headers=keyed(key))
     assert response.status_code == 201, describe(response)
     assert not replayed(response)
+
+
+def test_clients_hanging_up_mid_write_then_retrying(api_server, alice):
+    """30 clients send a keyed create and hang up before the answer; their retries
+    then leave exactly one task each and a dense stream."""
+    headers = {"Authorization": "Bearer " + alice.token, "Content-Type": "application/json"}
+    keys = [fresh_key() for _ in range(30)]
+    for index, key in enumerate(keys):
+        with socket.create_connection(("127.0.0.1", api_server.process.port)) as sock:
+            sock.sendall(build_request("POST", API + "/tasks", dict(headers, **keyed(key)),
+                                       json.dumps({"title": "hung up %d" % index})))
+    for index, key in enumerate(keys):
+        response = alice.api.post(API + "/tasks", {"title": "hung up %d" % index},
+                                  headers=keyed(key))
+        assert response.status_code == 201, describe(response)
+    titles = [t["title"] for t in tasks_all(alice.api) if t["title"].startswith("hung up")]
+    assert sorted(titles) == sorted("hung up %d" % i for i in range(30))
+    events = events_since(alice.api)
+    assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
 
 
 def test_replays_survive_a_restart(api_server, alice):

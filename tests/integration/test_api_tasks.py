@@ -4,9 +4,12 @@ for malformed JSON or a wrong content type), read, partial update with null
 clearing, complete/uncomplete, delete, Location and ETag headers, If-Match
 (strong, "*", 412 with the current version), last-write-wins without
 If-Match, and 404 for deleted, foreign and malformed ids."""
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
+from httpio import build_request
 
 from api import (API, TASK_FIELDS, UUID_RE, check_task, describe, etag_version, parse_time,
                  problem, run_threads, server_fixture, signup)
@@ -489,3 +492,28 @@ def test_unknown_methods_and_routes(alice):
     problem(response, 405)
     assert "PATCH" in response.headers.get("Allow", ""), describe(response)
     problem(alice.api.get(API + "/no-such-route"), 404)
+
+
+def test_pipelined_writes_answer_in_order_and_are_read_back(api_server, alice):
+    """30 POSTs pipelined on one connection, with list reads among them, answer in
+    request order, and each read sees every write sent before it."""
+    headers = {"Authorization": "Bearer " + alice.token, "Content-Type": "application/json"}
+    before = len(alice.api.get(API + "/tasks", params={"q": "pipelined", "limit": 500})
+                 .json()["items"])
+    data = b""
+    for index in range(30):
+        data += build_request("POST", API + "/tasks", headers,
+                              json.dumps({"title": "pipelined %d" % index}))
+        if index % 5 == 4:
+            data += build_request("GET", API + "/tasks?q=pipelined&limit=500",
+                                  {"Authorization": headers["Authorization"]})
+    with api_server.process.connect() as conn:
+        conn.send(data)
+        for index in range(30):
+            response = conn.read_response()
+            assert response.status == 201, response
+            assert response.json()["title"] == "pipelined %d" % index
+            if index % 5 == 4:
+                listing = conn.read_response()
+                assert listing.status == 200, listing
+                assert len(listing.json()["items"]) == before + index + 1

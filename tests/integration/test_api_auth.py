@@ -169,6 +169,32 @@ def test_login_is_throttled_after_five_failures(api_server, root, alice):
     assert login(api_server, "alice", PASSWORD).status_code == 200
 
 
+def test_unknown_usernames_fail_and_throttle_like_real_ones(tmp_path):
+    """Logins naming no account cost a hash like wrong passwords (no timing oracle)
+    and are throttled after 5 failures the same way (no throttling oracle)."""
+    server = ApiServer(tmp_path).start()
+    try:
+        signup(server, "real")
+
+        def fail(name):
+            response = login(server, name, "not the password")
+            return response.status_code, response.elapsed.total_seconds()
+
+        results = run_threads(fail, [("real",), ("ghost",)] * 5, start_together=False)
+        assert all(status == 401 for status, _ in results), results
+        real = sorted(seconds for i, (_, seconds) in enumerate(results) if i % 2 == 0)[2]
+        ghost = sorted(seconds for i, (_, seconds) in enumerate(results) if i % 2 == 1)[2]
+        assert ghost >= 0.3 * real, "unknown user answered in %.3fs, wrong password %.3fs" \
+            % (ghost, real)
+        for name in ("real", "ghost"):
+            response = login(server, name, "not the password")
+            problem(response, 429)
+            assert response.headers.get("Retry-After", "").isdigit(), describe(response)
+        assert login(server, "real", PASSWORD).status_code == 429
+    finally:
+        server.close()
+
+
 def test_token_claims(api_server, alice, root):
     """Tokens are HS256 JWTs with sub = user id, role, iss/aud "docket", and
     exp = iat + --auth-token-ttl-s."""

@@ -59,20 +59,23 @@
 #define QUERY_DRIVER_ROWS 1024
 
 /* After the index-order plan ran out of budget, a driving filter with up to
- * this many rows is still cheaper than walking the rest of the index. */
-#define QUERY_FALLBACK_ROWS 65536
+ * this many rows may still be cheaper than walking the rest of the index. */
+#define QUERY_FALLBACK_ROWS 16384
 
 /* Time the index-order plan may take when a selective filter is present,
  * before the query is redone driven by its smallest filter; the clock is
  * looked at every QUERY_PROGRESS_STEPS SQLite VM instructions (~20 us).
- * Time rather than instructions, because one docket_match call is a
- * single instruction that may cost microseconds. */
+ * Time rather than instructions or rows: one docket_match call is a single
+ * instruction that may cost microseconds, and a row costs 1 us from
+ * SQLite's cache but 5-10 us from the OS page cache. A thread descheduled
+ * meanwhile may fall back needlessly; QUERY_FALLBACK_ROWS bounds the cost. */
 #define QUERY_SCAN_BUDGET_NS (2 * 1000 * 1000)
+#define QUERY_PROGRESS_STEPS 1000
 
 /* What fetching, testing and sorting one row of a driven plan costs,
- * roughly (measured: ~1 us on a 2-core VM at 1,000,000 tasks). */
-#define QUERY_DRIVEN_ROW_NS 1000
-#define QUERY_PROGRESS_STEPS 1000
+ * roughly: ~1 us when the table is in SQLite's cache, ~5 us at 1,000,000
+ * tasks when rows come from the OS page cache. The larger one is used. */
+#define QUERY_DRIVEN_ROW_NS 5000
 
 /* Longest title kept whole in a cursor, bytes: with the other members and
  * base64 it stays under LIMIT_LIST_CURSOR_BYTES. */
@@ -424,6 +427,7 @@ struct query_list {
     struct buf sql;                      /* statement being assembled */
     struct buf next;                     /* quoted cursor after the page's last row */
     int64_t deadline_ns;                 /* monotonic end of the budget; < 0 = none */
+    bool tags_in_driver;                 /* the driver checks every tag (driven by a tag) */
     size_t written;                      /* items written to the page so far */
     struct query_cursor last;            /* key and id of the last item written */
     int64_t progress_calls;              /* progress-handler calls (forced exhaustion) */
@@ -451,11 +455,26 @@ static const char *query_status_condition(const struct task_list_query *query) {
 }
 
 /* Appends the filters shared by both plans (not owner, status, cursor). */
+/* Appends the filters shared by both plans (not owner, status, cursor),
+ * cheapest first: SQLite tests them in this order, and the tag checks need
+ * only the rowid the index already holds, so rows failing them are never
+ * read from the table; docket_match, the costliest, comes last. */
 static int query_append_filters(struct query_list *list) {
     const struct task_list_query *query = list->query;
     struct buf *sql = &list->sql;
     int rc = 0;
-    if (query->priorities != 0) {
+    for (size_t index = 0; rc == 0 && !list->tags_in_driver && index < query->tag_count; index++)
+        rc = buf_printf(sql,
+                        " AND EXISTS(SELECT 1 FROM task_tags WHERE owner_id = ?1"
+                        " AND tag = ?%d AND task_rowid = tasks.rowid)",
+                        QUERY_PARAM_TAGS + (int)index);
+    if (rc == 0 && query->has_due_before)
+        rc = buf_append_str(sql, " AND due_sort < ?4");
+    if (rc == 0 && query->has_due_after)
+        rc = buf_append_str(sql, " AND due_sort >= ?5 AND due_ns IS NOT NULL");
+    if (rc == 0 && query->overdue)
+        rc = buf_append_str(sql, " AND due_sort < ?6 AND completed = 0");
+    if (rc == 0 && query->priorities != 0) {
         rc = buf_append_str(sql, " AND priority IN (");
         for (int priority = 0, first = 1; rc == 0 && priority <= TASK_PRIORITY_URGENT; priority++) {
             if ((query->priorities & (1u << priority)) == 0)
@@ -466,17 +485,6 @@ static int query_append_filters(struct query_list *list) {
         if (rc == 0)
             rc = buf_append_str(sql, ")");
     }
-    if (rc == 0 && query->has_due_before)
-        rc = buf_append_str(sql, " AND due_sort < ?4");
-    if (rc == 0 && query->has_due_after)
-        rc = buf_append_str(sql, " AND due_sort >= ?5 AND due_ns IS NOT NULL");
-    if (rc == 0 && query->overdue)
-        rc = buf_append_str(sql, " AND due_sort < ?6 AND completed = 0");
-    for (size_t index = 0; rc == 0 && index < query->tag_count; index++)
-        rc = buf_printf(sql,
-                        " AND EXISTS(SELECT 1 FROM task_tags WHERE owner_id = ?1"
-                        " AND tag = ?%d AND task_rowid = tasks.rowid)",
-                        QUERY_PARAM_TAGS + (int)index);
     if (rc == 0 && list->has_text)
         rc = buf_append_str(sql, " AND docket_match(?7, ?8, title, description)");
     return rc;
@@ -536,9 +544,23 @@ static int query_build_index_plan(struct query_list *list) {
 static int query_append_driver(struct query_list *list, enum query_driver driver, size_t tag) {
     struct buf *sql = &list->sql;
     const struct task_list_query *query = list->query;
-    if (driver == QUERY_DRIVER_TAG)
-        return buf_printf(sql, "SELECT task_rowid FROM task_tags WHERE owner_id = ?1 AND tag = ?%d",
-                          QUERY_PARAM_TAGS + (int)tag);
+    if (driver == QUERY_DRIVER_TAG) {
+        int rc = buf_printf(sql,
+                            "SELECT task_rowid FROM task_tags AS driver WHERE owner_id = ?1"
+                            " AND tag = ?%d",
+                            QUERY_PARAM_TAGS + (int)tag);
+        /* In a driven plan the other tags are checked here, in task_tags
+         * alone, so rows missing one are never fetched from tasks. */
+        for (size_t other = 0; rc == 0 && list->tags_in_driver && other < query->tag_count;
+             other++) {
+            if (other != tag)
+                rc = buf_printf(sql,
+                                " AND EXISTS(SELECT 1 FROM task_tags WHERE owner_id = ?1"
+                                " AND tag = ?%d AND task_rowid = driver.task_rowid)",
+                                QUERY_PARAM_TAGS + (int)other);
+        }
+        return rc;
+    }
     if (driver == QUERY_DRIVER_TEXT)
         return buf_append_str(sql, "SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?9");
     CHECK(driver == QUERY_DRIVER_DUE);
@@ -560,6 +582,7 @@ static int query_append_driver(struct query_list *list, enum query_driver driver
 static int query_build_driven_plan(struct query_list *list, enum query_driver driver, size_t tag) {
     struct buf *sql = &list->sql;
     buf_reset(sql);
+    list->tags_in_driver = driver == QUERY_DRIVER_TAG;
     int rc = buf_printf(sql,
                         "SELECT json, %s AS sort_key, id FROM tasks NOT INDEXED"
                         " WHERE rowid IN (",
@@ -577,6 +600,7 @@ static int query_build_driven_plan(struct query_list *list, enum query_driver dr
         rc = query_append_cursor_condition(list);
     if (rc == 0)
         rc = query_append_order(list, list->sort->key);
+    list->tags_in_driver = false;
     return rc;
 }
 

@@ -3,11 +3,13 @@ document, covers every route of API.md with the conventions API.md states, its
 bounds equal src/base/limits.h and its examples match its own schemas; a live
 server serves it byte for byte without auth; and requests that schemathesis
 generates from it for the auth and task operations get no 5xx and only
-documented responses whose status, content type, headers and bodies conform.
+documented responses whose status, content type, headers and bodies conform,
+while requests that break it are refused with a documented 4xx.
 
 The document is the contract for outside clients, so where the server and the
 document disagree these tests fail instead of bending either one."""
 import collections
+import itertools
 import json
 import re
 import tempfile
@@ -203,8 +205,10 @@ def test_patterns_accept_what_the_server_accepts():
     for bad in ["/etc/passwd", "Europe Berlin", "Europe/Berlin\n", ""]:
         assert not timezone.fullmatch(bad), bad
     if_match = re.compile(PARAMETERS["IfMatch"]["schema"]["pattern"])
-    assert if_match.fullmatch('"3"') and if_match.fullmatch("*")
-    assert not if_match.fullmatch('W/"3"') and not if_match.fullmatch("3")
+    for good in ['"3"', "*", '"3", "4"', '"3","12"']:
+        assert if_match.fullmatch(good), good
+    for bad in ['W/"3"', "3", '"0"', '"3",', '"x"']:
+        assert not if_match.fullmatch(bad), bad
 
 
 def test_text_rules_match_the_server():
@@ -281,6 +285,10 @@ FUZZED = {
 # reaches real ones).
 SUCCESS = {"signup": 201, "getMe": 200, "updateMe": 200, "listTasks": 200, "createTask": 201,
            "listEvents": 200}
+# Scenarios of the stateful test; each costs a signup (about a second of CPU).
+STATEFUL_SCENARIOS = 8
+# Examples per operation of the negative (invalid input) pass.
+NEGATIVE_EXAMPLES = 10
 # Sanitizer builds are several times slower; keep the run inside its budget.
 EXAMPLE_SCALE = 0.5 if SANITIZED else 1.0
 # Wall-clock budget for all schemathesis tests together (the brief: < 2 minutes).
@@ -350,7 +358,14 @@ def test_served_document_is_the_file(live):
 def load_schema():
     import schemathesis
 
-    return schemathesis.openapi.from_dict(json.loads(DOCUMENT_BYTES))
+    schema = schemathesis.openapi.from_dict(json.loads(DOCUMENT_BYTES))
+    # Invalid input may also be refused by the transport before any route
+    # runs: a body over the limit (413), a request line over 8 KiB (414),
+    # headers over 16 KiB (431). Each is a documented, correct rejection.
+    rejection = schema.config.checks.negative_data_rejection
+    rejection.expected_statuses = sorted(set(rejection.expected_statuses)
+                                         | {"413", "414", "431"})
+    return schema
 
 
 def checks():
@@ -417,25 +432,60 @@ def test_schemathesis_operation(live, operation_id):
         assert statuses[wanted] > 0, "no %d among %s" % (wanted, dict(statuses))
 
 
+@pytest.mark.parametrize("operation_id", sorted(FUZZED))
+def test_schemathesis_rejects_invalid_input(live, operation_id):
+    """Requests that break the document (negative mode) get a documented 4xx problem, never
+    a success: the document is not looser than the server, and bad input changes nothing."""
+    require_api(live)
+    assert time.monotonic() - (live.fuzz_started or time.monotonic()) < FUZZ_BUDGET_S, \
+        "fuzz budget spent"
+    from schemathesis import GenerationMode
+    from schemathesis.specs.openapi.checks import negative_data_rejection
+
+    operation = load_schema().find_operation_by_id(operation_id)
+    headers = live.bearer()
+    check_functions = checks() + [negative_data_rejection]
+
+    @fuzz_settings(NEGATIVE_EXAMPLES)
+    @hypothesis.given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    def run(case):
+        response = case.call(base_url=live.base_url, headers=headers, timeout=scaled(30))
+        case.validate_response(response, checks=check_functions,
+                               headers=dict(headers), transport_kwargs={"timeout": scaled(30)})
+
+    run()
+
+
 def test_schemathesis_stateful_task_lifecycle(live):
     """Follows the document's links (create -> get/patch/complete/delete/events by the
-    new id), so generated requests reach real tasks, not only 404s."""
+    new id), so generated requests reach real tasks, not only 404s. Each scenario runs as
+    a new account: Hypothesis replays scenarios and requires the same requests to get
+    the same answers, which tasks and Idempotency-Keys left by an earlier one would
+    change (FlakyStrategyDefinition)."""
     require_api(live)
     schema = load_schema().include(path_regex="^/api/v1/tasks")
-    headers = live.bearer()
     base_url = live.base_url
     check_functions = checks()
+    accounts = itertools.count(1)
 
     class Machine(schema.as_state_machine()):
+        def setup(self):
+            response = live.session.post(
+                base_url + "/api/v1/auth/signup",
+                json={"username": "openapi-scenario-%d" % next(accounts),
+                      "password": "scenario-password-1"}, timeout=scaled(30))
+            assert response.status_code == 201, response.text
+            self.headers = {"Authorization": "Bearer " + response.json()["token"]}
+
         def get_call_kwargs(self, case):
-            return {"base_url": base_url, "headers": headers, "timeout": scaled(30)}
+            return {"base_url": base_url, "headers": self.headers, "timeout": scaled(30)}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
-            case.validate_response(response, checks=check_functions, headers=dict(headers),
-                                   transport_kwargs=kwargs)
+            case.validate_response(response, checks=check_functions,
+                                   headers=dict(self.headers), transport_kwargs=kwargs)
             check_echo(case, response)
 
     Machine.run(settings=hypothesis.settings(
-        max_examples=max(1, int(8 * EXAMPLE_SCALE)), stateful_step_count=8, deadline=None,
-        database=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+        max_examples=max(1, int(STATEFUL_SCENARIOS * EXAMPLE_SCALE)), stateful_step_count=10,
+        deadline=None, database=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck), report_multiple_bugs=False))

@@ -122,6 +122,7 @@ int api_init(struct api *api, const struct config *config, uv_loop_t *loop, stru
     api->evlog = evlog;
     map_init(&api->throttle_users, LIMIT_LOGIN_THROTTLE_ENTRIES);
     map_init(&api->throttle_addresses, LIMIT_LOGIN_THROTTLE_ENTRIES);
+    map_init(&api->token_cache, API_TOKEN_CACHE_ENTRIES);
     return api_load_keys(api, config);
 }
 
@@ -135,6 +136,7 @@ static void api_free_throttle(struct map *map) {
 void api_free(struct api *api) {
     api_free_throttle(&api->throttle_users);
     api_free_throttle(&api->throttle_addresses);
+    api_free_throttle(&api->token_cache);
 }
 
 /* ---- Responses ------------------------------------------------------------------ */
@@ -234,6 +236,27 @@ static int api_external_user(struct api *api, const struct jwt_claims *claims,
     return query_user_by_name(api->db, claims->subject, user);
 }
 
+static void api_remember_token(struct api *api, const char *token, size_t length,
+                               const struct jwt_claims *claims, int external) {
+    if (length > API_TOKEN_CACHE_BYTES) return;
+    struct api_token *entry = map_get(&api->token_cache, token, length);
+    if (entry == NULL) {
+        if (api->token_cache.count >= API_TOKEN_CACHE_ENTRIES) {
+            api_free_throttle(&api->token_cache); /* frees values and the map */
+            map_init(&api->token_cache, API_TOKEN_CACHE_ENTRIES);
+        }
+        entry = mem_alloc(sizeof *entry);
+        if (entry == NULL) return;
+        if (map_put(&api->token_cache, token, length, entry) != 0) {
+            mem_free(entry);
+            return;
+        }
+    }
+    snprintf(entry->subject, sizeof entry->subject, "%s", claims->subject);
+    entry->expires_at_s = claims->expires_at_s;
+    entry->external = external;
+}
+
 int api_authenticate(struct exchange *exchange, struct api_caller *caller) {
     struct api *api = api_of(exchange);
     const char *header = request_header(exchange->request, "authorization");
@@ -248,6 +271,19 @@ int api_authenticate(struct exchange *exchange, struct api_caller *caller) {
     const char *token = header + 7;
     while (*token == ' ') token++;
     int64_t now_s = api->clock->wall_ns(api->clock) / 1000000000;
+    size_t token_length = strlen(token);
+    struct api_token *cached = token_length <= API_TOKEN_CACHE_BYTES
+                                   ? map_get(&api->token_cache, token, token_length)
+                                   : NULL;
+    if (cached != NULL && now_s < cached->expires_at_s + api->config->auth_leeway_s) {
+        int found = cached->external ? query_user_by_name(api->db, cached->subject, &caller->user)
+                                     : query_user_by_id(api->db, cached->subject, &caller->user);
+        if (found != 0) {
+            api_unauthorized(exchange, "The token names no existing user.");
+            return -1;
+        }
+        return 0;
+    }
     struct jwt_claims claims;
     enum jwt_failure failure = JWT_FAILURE_NONE;
     int rc = jwt_verify(&api->jwt, token, strlen(token), now_s, &claims, &failure);
@@ -272,6 +308,7 @@ int api_authenticate(struct exchange *exchange, struct api_caller *caller) {
         api_unauthorized(exchange, "The token names no existing user.");
         return -1;
     }
+    api_remember_token(api, token, token_length, &claims, external);
     return 0;
 }
 

@@ -55,7 +55,21 @@ struct api {
     const char *openapi;              /* the embedded OpenAPI document, or NULL */
     size_t openapi_length;
     uint64_t logins_throttled;        /* counters for /metrics */
+    struct map token_cache;           /* verified token text -> struct api_token */
 };
+
+/* A token that passed jwt_verify. Every request of a session presents the
+ * same bytes, and checking the HMAC again was a quarter of a request's CPU;
+ * the same bytes verify the same way, so only the expiry is checked again. */
+struct api_token {
+    char subject[LIMIT_JWT_SUBJECT_BYTES + 1]; /* sub */
+    int64_t expires_at_s;                      /* exp */
+    int external;                              /* from the external issuer */
+};
+/* Tokens remembered; past it the cache starts over. Tokens longer than
+ * API_TOKEN_CACHE_BYTES are verified every time (ours are ~300 bytes). */
+#define API_TOKEN_CACHE_ENTRIES 4096
+#define API_TOKEN_CACHE_BYTES 1024
 
 /* Loads the signing secret (creating <data_dir>/jwt-secret when needed) and
  * the external issuer's key. Returns 0 or ERR_CONFIG (logged). */

@@ -37,11 +37,12 @@ static int api_task_id(struct exchange *exchange, char id[UUID_STRING_BYTES]) {
 }
 
 /* If-Match (RFC 9110 13.1.1): "*" or a list of entity tags; ours are
- * strong tags "<version>". Weak tags (W/"3") and unquoted or malformed
- * members never match, so a sloppy header can only make a write fail. */
-static void api_if_match(struct exchange *exchange, struct command *command) {
+ * strong tags "<version>". Weak tags (W/"3") and strong tags that are not
+ * versions are well formed but never match; anything else is a malformed
+ * header: 400, nothing changes. */
+static int api_if_match(struct exchange *exchange, struct command *command) {
     const char *header = request_header(exchange->request, "if-match");
-    if (header == NULL) return;
+    if (header == NULL) return 0;
     command->has_if_match = true;
     const char *cursor = header;
     while (*cursor != '\0') {
@@ -51,20 +52,34 @@ static void api_if_match(struct exchange *exchange, struct command *command) {
         while (*end != '\0' && *end != ',') end++;
         size_t length = (size_t)(end - cursor);
         while (length > 0 && (cursor[length - 1] == ' ' || cursor[length - 1] == '\t')) length--;
+        const char *tag = cursor;
+        size_t tag_length = length;
+        bool weak = length >= 2 && cursor[0] == 'W' && cursor[1] == '/';
+        if (weak) {
+            tag += 2;
+            tag_length -= 2;
+        }
+        bool quoted = tag_length >= 2 && tag[0] == '"' && tag[tag_length - 1] == '"' &&
+                      memchr(tag + 1, '"', tag_length - 2) == NULL;
         if (length == 1 && cursor[0] == '*') {
             command->if_match_any = true;
-        } else if (length >= 3 && cursor[0] == '"' && cursor[length - 1] == '"' &&
+        } else if (!quoted) {
+            api_send_field_error(exchange, 400, "Malformed If-Match header.", "If-Match",
+                                 "must be * or a list of entity tags like \"3\"");
+            return -1;
+        } else if (!weak && tag_length >= 3 && tag_length - 2 <= 18 &&
                    command->if_match_count < SERVICE_IF_MATCH_MAX) {
             int64_t version = 0;
-            bool digits = length - 2 <= 18;
-            for (size_t index = 1; digits && index + 1 < length; index++) {
-                if (cursor[index] < '0' || cursor[index] > '9') digits = false;
-                else version = version * 10 + (cursor[index] - '0');
+            bool digits = true;
+            for (size_t index = 1; digits && index + 1 < tag_length; index++) {
+                if (tag[index] < '0' || tag[index] > '9') digits = false;
+                else version = version * 10 + (tag[index] - '0');
             }
             if (digits && version > 0) command->if_match_versions[command->if_match_count++] = version;
         }
         cursor = end;
     }
+    return 0;
 }
 
 static enum exchange_status api_task_command(struct exchange *exchange, enum command_kind kind,
@@ -86,7 +101,7 @@ static enum exchange_status api_task_command(struct exchange *exchange, enum com
     };
     char hash[65];
     if (api_idempotency(exchange, &command, hash) != 0) return EXCHANGE_DONE;
-    if (kind != COMMAND_TASK_CREATE) api_if_match(exchange, &command);
+    if (kind != COMMAND_TASK_CREATE && api_if_match(exchange, &command) != 0) return EXCHANGE_DONE;
     service_execute(api->service, &command, api_task_written, exchange);
     return EXCHANGE_PENDING;
 }

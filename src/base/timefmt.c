@@ -236,6 +236,17 @@ int timefmt_time_parse(const char *text, size_t length, int64_t *unix_ns, const 
     return 0;
 }
 
+/* Writes `value` (0 <= value < 10^width) as exactly `width` digits. */
+static char *timefmt_digits(char *out, int value, int width) {
+    CHECK(value >= 0);
+    for (int index = width - 1; index >= 0; index--) {
+        out[index] = (char)('0' + value % 10);
+        value /= 10;
+    }
+    CHECK(value == 0);
+    return out + width;
+}
+
 int timefmt_time_format(int64_t unix_ns, char out[TIMEFMT_TIME_BYTES]) {
     CHECK(out != NULL);
     /* Split into seconds and a non-negative remainder without forming
@@ -258,14 +269,27 @@ int timefmt_time_format(int64_t unix_ns, char out[TIMEFMT_TIME_BYTES]) {
     int hour = (int)(second_of_day / 3600);
     int minute = (int)(second_of_day / 60 % 60);
     int second = (int)(second_of_day % 60);
-    int written;
-    if (milliseconds == 0) {
-        written = snprintf(out, TIMEFMT_TIME_BYTES, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)year,
-                           month, day, hour, minute, second);
-    } else {
-        written = snprintf(out, TIMEFMT_TIME_BYTES, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                           (int)year, month, day, hour, minute, second, (int)milliseconds);
+    /* Digits by hand: this runs for every time in every response and event,
+     * and snprintf cost a fifth of a task create. */
+    char *cursor = out;
+    cursor = timefmt_digits(cursor, (int)year, 4);
+    *cursor++ = '-';
+    cursor = timefmt_digits(cursor, month, 2);
+    *cursor++ = '-';
+    cursor = timefmt_digits(cursor, day, 2);
+    *cursor++ = 'T';
+    cursor = timefmt_digits(cursor, hour, 2);
+    *cursor++ = ':';
+    cursor = timefmt_digits(cursor, minute, 2);
+    *cursor++ = ':';
+    cursor = timefmt_digits(cursor, second, 2);
+    if (milliseconds != 0) {
+        *cursor++ = '.';
+        cursor = timefmt_digits(cursor, (int)milliseconds, 3);
     }
+    *cursor++ = 'Z';
+    *cursor = '\0';
+    int written = (int)(cursor - out);
     CHECK(written > 0 && written < TIMEFMT_TIME_BYTES);
     return written;
 }

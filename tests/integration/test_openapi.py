@@ -355,6 +355,70 @@ def test_served_document_is_the_file(live):
         assert again.status_code == 200 and again.content == DOCUMENT_BYTES
 
 
+def response_validator(path, method="get", status="200"):
+    """A JSON Schema validator for one documented response body."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    uri = "urn:docket:openapi"
+    registry = Registry().with_resource(uri, DRAFT202012.create_resource(DOCUMENT))
+    response = resolve(DOCUMENT["paths"][path][method]["responses"][status])
+    (media, content), = response["content"].items()
+    reference = content["schema"]["$ref"]  # every documented body is a component
+    return media, Draft202012Validator({"$ref": uri + reference}, registry=registry)
+
+
+def assert_documented(response, path, method="get"):
+    """The response's status, content type and body are what the document says."""
+    media, validator = response_validator(path, method, str(response.status_code))
+    assert response.headers["Content-Type"] == media, (path, response.headers)
+    errors = ["%s at %s" % (error.message, "/".join(map(str, error.absolute_path)))
+              for error in validator.iter_errors(response.json())]
+    assert not errors, (path, errors[:5], response.text[:2000])
+
+
+def test_reads_match_the_document(live):
+    """Event streams (every task.* data shape), audit, account and admin listings and the
+    health endpoints as a client reads them after a task's whole life."""
+    require_api(live)
+    headers = live.bearer()
+    url = live.base_url
+    get = lambda path, **kw: live.session.get(url + path, headers=headers, timeout=scaled(10),
+                                              **kw)
+    created = live.session.post(url + "/api/v1/tasks", headers=headers, timeout=scaled(10), json={
+        "title": "Read back", "due": "2030-01-01T09:00:00Z", "tags": ["a", "b"],
+        "recurrence": {"rule": "FREQ=DAILY", "from": "completion"}})
+    assert created.status_code == 201, created.text
+    task = created.json()["id"]
+    item = url + "/api/v1/tasks/" + task
+    for method, suffix, body in [("PATCH", "", {"title": "Read it back", "due": None}),
+                                 ("PATCH", "", {"due": "2030-01-02T09:00:00+01:00"}),
+                                 ("POST", "/complete", None), ("POST", "/uncomplete", None),
+                                 ("DELETE", "", None)]:
+        response = live.session.request(method, item + suffix, headers=headers, json=body,
+                                        timeout=scaled(10))
+        assert response.status_code in (200, 204), (method, suffix, response.text)
+    history = get("/api/v1/tasks/%s/events" % task)
+    assert_documented(history, "/api/v1/tasks/{id}/events")
+    types = [event["type"] for event in history.json()["items"]]
+    for wanted in ["task.created", "task.updated", "task.due_changed", "task.completed",
+                   "task.uncompleted", "task.deleted"]:
+        assert wanted in types, types
+    assert_documented(get("/api/v1/events", params={"since": 0, "limit": 500}), "/api/v1/events")
+    assert_documented(get("/api/v1/audit", params={"limit": 500}), "/api/v1/audit")
+    assert_documented(get("/api/v1/me"), "/api/v1/me")
+    users = get("/api/v1/admin/users")
+    if users.status_code == 200:  # the module's first account is the admin
+        assert_documented(users, "/api/v1/admin/users")
+        assert_documented(get("/api/v1/admin/consumers"), "/api/v1/admin/consumers")
+    for path in ["/healthz", "/readyz"]:
+        assert_documented(live.session.get(url + path, timeout=scaled(10)), path)
+    metrics = live.session.get(url + "/metrics", timeout=scaled(10))
+    assert metrics.headers["Content-Type"] in DOCUMENT["paths"]["/metrics"]["get"]["responses"][
+        "200"]["content"]
+
+
 def load_schema():
     import schemathesis
 

@@ -367,6 +367,12 @@ static void server_on_sweep(uv_timer_t *timer) {
     int64_t days = server->config->audit_retention_days;
     int64_t audit_before = days > 0 ? now_ns - days * 86400 * INT64_C(1000000000) : INT64_MIN;
     int64_t keys_before = now_ns - INT64_C(86400) * 1000000000; /* idempotency keys: 24 h */
+    /* The projection's offset lives in SQLite; mirroring it as a required
+     * consumer of the log keeps retention from deleting events it has not
+     * applied (and shows it in `docket log consumers`). */
+    int rc = evlog_consumer_commit(server->events, "projection",
+                                   projection_offset(server->projection));
+    if (rc != 0) LOG_WARN("server", "cannot record the projection's offset", "error=%s", err_name(rc));
     int64_t deleted = service_sweep(server->service, audit_before, keys_before);
     if (deleted > 0) LOG_INFO("server", "swept", "rows=%lld", (long long)deleted);
     if (deleted < 0) LOG_WARN("server", "sweep failed", "error=%s", err_name((int)deleted));
@@ -421,6 +427,16 @@ static int server_open_domain(struct server *server) {
     }
     CHECK(count == api_route_count + sizeof server_routes / sizeof server_routes[0]);
     server->route_count = count;
+    rc = evlog_consumer_set_required(server->events, "projection", 1);
+    if (rc == 0) {
+        rc = evlog_consumer_commit(server->events, "projection",
+                                   projection_offset(server->projection));
+    }
+    if (rc != 0) {
+        LOG_ERROR("server", "cannot register the projection as a consumer", "error=%s",
+                  err_name(rc));
+        return rc;
+    }
     uv_timer_init(server->loop, &server->sweep_timer);
     server->sweep_timer.data = server;
     server->sweep_timer_started = 1;

@@ -385,6 +385,15 @@ static int server_open_domain(struct server *server) {
     snprintf(path, sizeof path, "%s/docket.db", server->config->data_dir);
     struct db_error db_error = {{0}};
     int rc = db_open(&server->db_writer, path, &db_error);
+    /* Checkpoints cost ~40% of the projection's time at the default 1,000
+     * pages: the same index pages are copied back again and again. At 16,384
+     * pages (64 MiB of WAL) hot pages are copied once per checkpoint; the WAL
+     * file is truncated back to 64 MiB afterwards. */
+    if (rc == 0 && db_exec(server->db_writer, "PRAGMA wal_autocheckpoint = 16384;"
+                                              "PRAGMA journal_size_limit = 67108864;") != 0) {
+        snprintf(db_error.message, sizeof db_error.message, "cannot set checkpoint pragmas");
+        rc = ERR_IO;
+    }
     if (rc == 0) rc = db_open(&server->db, path, &db_error);
     if (rc != 0) {
         char quoted[700];

@@ -269,7 +269,7 @@ int query_user_list(struct db *db, struct buf *out) {
     sqlite3_reset(stmt);
     if (rc == 0 && step != SQLITE_DONE)
         rc = query_fail(db, step, "user list");
-    return rc == 0 ? buf_append_str(out, "]}") : rc;
+    return rc == 0 ? buf_append_str(out, "],\"next_cursor\":null}") : rc;
 }
 
 int query_user_sequences(struct db *db, void (*each)(void *arg, const char *id, int64_t last),

@@ -426,7 +426,6 @@ def test_if_match_weak_or_malformed_never_matches(alice, value):
     assert alice.api.get_task(created["id"]) == created
 
 
-@pytest.mark.server_bug
 def test_malformed_if_match_list_changes_nothing(alice):
     """A malformed If-Match list is bad input and changes nothing, even when one of
     its well-formed members names the current version (invariant 6)."""

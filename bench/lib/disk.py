@@ -42,3 +42,19 @@ def delta(before, after):
     if not before or not after:
         return None
     return {k: after[k] - before[k] for k in ("flushes", "writes", "sectors_written")}
+
+
+def process_io(pid):
+    """Bytes the process (all its threads) caused to be read from / written to storage, from
+    /proc/PID/io (write_bytes counts page-cache writes when they are made, i.e. what will reach
+    the disk; WAL and log rewrites included). None if unreadable."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                k, v = line.split(":", 1)
+                out[k.strip()] = int(v)
+    except (OSError, ValueError):
+        return None
+    return {"read_bytes": out.get("read_bytes"), "write_bytes": out.get("write_bytes"),
+            "syscw": out.get("syscw")}

@@ -16,12 +16,18 @@ SETTINGS = ["listen", "data_dir", "log_level", "tls_cert", "tls_key", "max_conne
             "http.max_body_bytes", "http.header_timeout_ms", "http.body_timeout_ms",
             "http.idle_timeout_ms", "evlog.segment_bytes", "evlog.segment_age_ms",
             "evlog.retention_bytes", "evlog.retention_age_ms", "evlog.repair",
-            "shutdown_grace_ms"]
+            "shutdown_grace_ms", "auth.jwt_secret_file", "auth.token_ttl_s", "auth.leeway_s",
+            "auth.issuer", "auth.audience", "auth.external_issuer", "auth.external_audience",
+            "auth.external_secret_file", "auth.password_iterations", "auth.signup",
+            "audit.retention_days"]
 FLAGS = ["--config", "--listen", "--data-dir", "--log-level", "--tls-cert", "--tls-key",
          "--max-connections", "--http-max-body-bytes", "--http-header-timeout-ms",
          "--http-body-timeout-ms", "--http-idle-timeout-ms", "--evlog-segment-bytes",
          "--evlog-segment-age-ms", "--evlog-retention-bytes", "--evlog-retention-age-ms",
-         "--evlog-repair", "--shutdown-grace-ms"]
+         "--evlog-repair", "--shutdown-grace-ms", "--auth-jwt-secret-file", "--auth-token-ttl-s",
+         "--auth-leeway-s", "--auth-issuer", "--auth-audience", "--auth-external-issuer",
+         "--auth-external-audience", "--auth-external-secret-file",
+         "--auth-password-iterations", "--auth-signup", "--audit-retention-days"]
 
 
 def effective(result):
@@ -145,7 +151,11 @@ def test_defaults():
         "http.body_timeout_ms": 30000, "http.idle_timeout_ms": 60000,
         "evlog.segment_bytes": 64 * 1024 * 1024, "evlog.segment_age_ms": 24 * 3600 * 1000,
         "evlog.retention_bytes": 0, "evlog.retention_age_ms": 0, "evlog.repair": 0,
-        "shutdown_grace_ms": 10000,
+        "shutdown_grace_ms": 10000, "auth.jwt_secret_file": "", "auth.token_ttl_s": 86400,
+        "auth.leeway_s": 60, "auth.issuer": "docket", "auth.audience": "docket",
+        "auth.external_issuer": "", "auth.external_audience": "",
+        "auth.external_secret_file": "", "auth.password_iterations": 600000, "auth.signup": 1,
+        "audit.retention_days": 90,
     }
 
 

@@ -170,9 +170,21 @@ void api_send_field_error(struct exchange *exchange, int status, const char *det
     response_header(&exchange->response, "Cache-Control", "no-store");
 }
 
+/* ETag: "<version>", formatted by hand (this is on every write). */
 static void api_set_etag(struct exchange *exchange, int64_t version) {
+    char digits[24];
+    size_t count = 0;
+    uint64_t value = version > 0 ? (uint64_t)version : 0;
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0 && count < sizeof digits);
     char etag[32];
-    snprintf(etag, sizeof etag, "\"%lld\"", (long long)version);
+    size_t used = 0;
+    etag[used++] = '"';
+    while (count > 0) etag[used++] = digits[--count];
+    etag[used++] = '"';
+    etag[used] = '\0';
     response_header(&exchange->response, "ETag", etag);
 }
 
@@ -201,7 +213,8 @@ void api_send_result(struct exchange *exchange, const struct command_result *res
         return;
     }
     char id[UUID_STRING_BYTES];
-    snprintf(id, sizeof id, "%s", result->id);
+    memcpy(id, result->id, sizeof id);
+    id[sizeof id - 1] = '\0';
     int64_t version = result->version;
     if (result->replayed && result->body.length > 0) {
         api_replay_headers(result, id, sizeof id, &version);
@@ -214,8 +227,13 @@ void api_send_result(struct exchange *exchange, const struct command_result *res
     if (version > 0 && result->status != 204) api_set_etag(exchange, version);
     if (result->status == 201 && location_prefix != NULL && id[0] != '\0') {
         char location[128];
-        snprintf(location, sizeof location, "%s%s", location_prefix, id);
-        response_header(&exchange->response, "Location", location);
+        size_t prefix = strlen(location_prefix);
+        size_t length = strlen(id);
+        if (prefix + length < sizeof location) {
+            memcpy(location, location_prefix, prefix);
+            memcpy(location + prefix, id, length + 1);
+            response_header(&exchange->response, "Location", location);
+        }
     }
     if (result->replayed) response_header(&exchange->response, "Idempotent-Replayed", "true");
 }

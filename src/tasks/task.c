@@ -17,6 +17,7 @@
  */
 #include "task.h"
 
+#include "../base/json.h"
 #include "../base/check.h"
 #include "../base/err.h"
 #include "../base/mem.h"
@@ -36,26 +37,6 @@ static const char task_message_time[] = "must be an RFC 3339 time, e.g. 2026-02-
 static const char task_message_duration[] = "must be an ISO 8601 duration, e.g. PT15M or P1D";
 
 /* ---- Memory, names, errors --------------------------------------------- */
-
-/* yyjson allocates through the mem seam, so tests can make it fail. */
-static void *task_json_malloc(void *context, size_t size) {
-    (void)context;
-    return mem_alloc(size);
-}
-
-static void *task_json_realloc(void *context, void *pointer, size_t old_size, size_t size) {
-    (void)context;
-    (void)old_size;
-    return mem_realloc(pointer, size);
-}
-
-static void task_json_free(void *context, void *pointer) {
-    (void)context;
-    mem_free(pointer);
-}
-
-static const yyjson_alc task_json_allocator = {task_json_malloc, task_json_realloc,
-                                               task_json_free, NULL};
 
 static void task_free_tags(char **tags, size_t count) {
     for (size_t index = 0; index < count; index++) mem_free(tags[index]);
@@ -255,34 +236,13 @@ static void task_path(char out[64], const char *prefix, const char *name, size_t
 
 /* ---- Request bodies ------------------------------------------------------ */
 
-/* True when arrays and objects nest at most TASK_JSON_DEPTH_MAX deep.
- * Brackets inside strings are skipped; syntax is yyjson's business. */
-static bool task_json_depth_ok(const char *json, size_t length) {
-    int depth = 0;
-    bool in_string = false;
-    for (size_t index = 0; index < length; index++) {
-        char character = json[index];
-        if (in_string) {
-            if (character == '\\') index++;
-            else if (character == '"') in_string = false;
-        } else if (character == '"') {
-            in_string = true;
-        } else if (character == '[' || character == '{') {
-            if (++depth > TASK_JSON_DEPTH_MAX) return false;
-        } else if (character == ']' || character == '}') {
-            depth--;
-        }
-    }
-    return true;
-}
-
 /* Reads a body that must be a JSON object. ERR_PARSE with one error of
  * field "" saying why, or ERR_NOMEM. */
 static int task_body_read(const char *body, size_t length, yyjson_doc **out,
                           struct task_errors *errors) {
     char message[160];
     if (body == NULL) length = 0;
-    if (!task_json_depth_ok(body, length)) {
+    if (!json_depth_ok(body, length, TASK_JSON_DEPTH_MAX)) {
         snprintf(message, sizeof message,
                  "the body nests arrays and objects more than %d levels deep",
                  TASK_JSON_DEPTH_MAX);
@@ -291,7 +251,7 @@ static int task_body_read(const char *body, size_t length, yyjson_doc **out,
     }
     yyjson_read_err error;
     yyjson_doc *document = yyjson_read_opts((char *)(length == 0 ? "" : body), length,
-                                            YYJSON_READ_NOFLAG, &task_json_allocator, &error);
+                                            YYJSON_READ_NOFLAG, &json_allocator, &error);
     if (document == NULL) {
         if (error.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION) return ERR_NOMEM;
         snprintf(message, sizeof message, "the body is not valid JSON: %s at byte %zu",
@@ -1002,14 +962,14 @@ struct yyjson_mut_val *task_to_json(const struct task *task, struct yyjson_mut_d
 
 char *task_to_json_string(const struct task *task, size_t *length_out) {
     CHECK(task != NULL);
-    yyjson_mut_doc *doc = yyjson_mut_doc_new(&task_json_allocator);
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(&json_allocator);
     if (doc == NULL) return NULL;
     char *text = NULL;
     yyjson_mut_val *root = task_to_json(task, doc);
     if (root != NULL) {
         yyjson_mut_doc_set_root(doc, root);
         size_t length = 0;
-        text = yyjson_mut_write_opts(doc, YYJSON_WRITE_NOFLAG, &task_json_allocator, &length,
+        text = yyjson_mut_write_opts(doc, YYJSON_WRITE_NOFLAG, &json_allocator, &length,
                                      NULL);
         if (text != NULL && length_out != NULL) *length_out = length;
     }

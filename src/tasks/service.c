@@ -150,8 +150,8 @@ static void pending_unlink(struct service *service, struct pending *pending) {
     service->pending_count--;
 }
 
-/* Delivers `result` to every waiter of `pending` and frees it. */
-static void pending_finish(struct pending *pending, const struct command_result *result) {
+/* Forgets the idempotency key and username the command held in flight. */
+static void pending_release_keys(struct pending *pending) {
     struct service *service = pending->service;
     if (pending->idempotency_map_key != NULL) {
         map_remove(&service->idempotency, pending->idempotency_map_key,
@@ -162,6 +162,11 @@ static void pending_finish(struct pending *pending, const struct command_result 
         map_remove(&service->usernames, pending->username, strlen(pending->username));
         mem_free(pending->username);
     }
+}
+
+/* Delivers `result` to every waiter of `pending` and frees it. */
+static void pending_finish(struct pending *pending, const struct command_result *result) {
+    pending_release_keys(pending);
     struct waiter *waiter = pending->waiters;
     bool first = true;
     while (waiter != NULL) {
@@ -199,16 +204,7 @@ static struct pending *pending_new(struct service *service, command_done done, v
 
 /* Frees a pending command that never reached the log (no events appended). */
 static void pending_discard(struct pending *pending) {
-    struct service *service = pending->service;
-    if (pending->idempotency_map_key != NULL) {
-        map_remove(&service->idempotency, pending->idempotency_map_key,
-                   strlen(pending->idempotency_map_key));
-        mem_free(pending->idempotency_map_key);
-    }
-    if (pending->username != NULL) {
-        map_remove(&service->usernames, pending->username, strlen(pending->username));
-        mem_free(pending->username);
-    }
+    pending_release_keys(pending);
     mem_free(pending->waiters);
     buf_free(&pending->result.body);
     mem_free(pending);
@@ -559,16 +555,8 @@ static void service_submit(struct service *service, struct batch *batch, struct 
         result_init(&result);
         result_fail(&result, service_error_status(rc), service_error_detail(rc));
         if (rc == ERR_AGAIN) result.retry_after_s = 1;
-        struct waiter *waiter = pending->waiters;
-        pending->waiters = NULL;
-        while (waiter != NULL) {
-            struct waiter *next = waiter->next;
-            waiter->done(waiter->arg, &result);
-            mem_free(waiter);
-            waiter = next;
-        }
+        pending_finish(pending, &result);
         buf_free(&result.body);
-        pending_discard(pending);
     }
     batch_free(batch);
 }
@@ -629,9 +617,7 @@ static void service_task_create(struct service *service, const struct command *c
 answer:
     task_free(&task);
     batch_free(batch);
-    struct waiter *waiter = pending->waiters;
-    waiter->done(waiter->arg, result);
-    pending_discard(pending);
+    pending_finish(pending, result);
 }
 
 /* Patch, complete, uncomplete and delete share this: load, If-Match,
@@ -712,9 +698,7 @@ answer:
     task_free(&after);
     service_return_sequence(service, command->user_id, (int)batch->count);
     batch_free(batch);
-    struct waiter *waiter = pending->waiters;
-    waiter->done(waiter->arg, result);
-    pending_discard(pending);
+    pending_finish(pending, result);
 }
 
 /* ---- User commands ------------------------------------------------------------ */
@@ -921,9 +905,7 @@ static void service_user_command(struct service *service, const struct command *
     if (rc < 0) result_fail(&pending->result, 503, service_error_detail(rc));
     service_return_sequence(service, batch->user_id, (int)batch->count);
     batch_free(batch);
-    struct waiter *waiter = pending->waiters;
-    waiter->done(waiter->arg, &pending->result);
-    pending_discard(pending);
+    pending_finish(pending, &pending->result);
 }
 
 /* ---- Entry point ----------------------------------------------------------------- */
@@ -1127,21 +1109,24 @@ static void service_on_wake(void *arg, struct evlog_topic *topic, int64_t end_of
     if (service_project(service) != 0) service_project_failed(service);
 }
 
-static void service_project_failed(struct service *service) {
-    {
-        /* The durable events stay in the log; a later wake or restart
-         * applies them. Waiting commands get 503 now rather than hang. */
-        while (service->head != NULL) {
-            struct pending *pending = service->head;
-            pending_unlink(service, pending);
-            struct command_result result;
-            result_init(&result);
-            result_fail(&result, 503, "The change is recorded but could not be applied yet.");
-            pending_finish(pending, &result);
-            buf_free(&result.body);
-        }
-        /* Overlays and counters stay: they are right, and SQLite is behind. */
+/* Answers every command in flight with 503 and `detail`. */
+static void service_fail_all(struct service *service, const char *detail) {
+    while (service->head != NULL) {
+        struct pending *pending = service->head;
+        pending_unlink(service, pending);
+        struct command_result result;
+        result_init(&result);
+        result_fail(&result, 503, detail);
+        pending_finish(pending, &result);
+        buf_free(&result.body);
     }
+}
+
+static void service_project_failed(struct service *service) {
+    /* The durable events stay in the log; a later wake or restart applies
+     * them. Waiting commands get 503 now rather than hang. Overlays and
+     * counters stay: they are right, and SQLite is behind. */
+    service_fail_all(service, "The change is recorded but could not be applied yet.");
 }
 
 int64_t service_sweep(struct service *service, int64_t audit_before_ns, int64_t keys_before_ns) {
@@ -1182,15 +1167,7 @@ int service_open(struct service **out, const struct service_options *options) {
 void service_close(struct service *service) {
     if (service == NULL) return;
     if (service->subscribed) evlog_unsubscribe(service->options.topic, service_on_wake, service);
-    while (service->head != NULL) {
-        struct pending *pending = service->head;
-        pending_unlink(service, pending);
-        struct command_result result;
-        result_init(&result);
-        result_fail(&result, 503, "The server is stopping.");
-        pending_finish(pending, &result);
-        buf_free(&result.body);
-    }
+    service_fail_all(service, "The server is stopping.");
     service_drop_overlays(service);
     map_free(&service->overlays);
     map_free(&service->sequences);

@@ -276,7 +276,6 @@ static void api_remember_token(struct api *api, const char *token, size_t length
 }
 
 int api_authenticate(struct exchange *exchange, struct api_caller *caller) {
-    struct api *api = api_of(exchange);
     const char *header = request_header(exchange->request, "authorization");
     if (header == NULL) {
         api_unauthorized(exchange, "A bearer token is required.");
@@ -288,12 +287,20 @@ int api_authenticate(struct exchange *exchange, struct api_caller *caller) {
     }
     const char *token = header + 7;
     while (*token == ' ') token++;
+    int64_t expires_at_s = 0;
+    return api_authenticate_token(exchange, token, caller, &expires_at_s);
+}
+
+int api_authenticate_token(struct exchange *exchange, const char *token,
+                           struct api_caller *caller, int64_t *expires_at_s) {
+    struct api *api = api_of(exchange);
     int64_t now_s = api->clock->wall_ns(api->clock) / 1000000000;
     size_t token_length = strlen(token);
     struct api_token *cached = token_length <= API_TOKEN_CACHE_BYTES
                                    ? map_get(&api->token_cache, token, token_length)
                                    : NULL;
     if (cached != NULL && now_s < cached->expires_at_s + api->config->auth_leeway_s) {
+        *expires_at_s = cached->expires_at_s;
         int found = cached->external ? query_user_by_name(api->db, cached->subject, &caller->user)
                                      : query_user_by_id(api->db, cached->subject, &caller->user);
         if (found != 0) {
@@ -327,6 +334,7 @@ int api_authenticate(struct exchange *exchange, struct api_caller *caller) {
         return -1;
     }
     api_remember_token(api, token, token_length, &claims, external);
+    *expires_at_s = claims.expires_at_s;
     return 0;
 }
 

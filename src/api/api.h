@@ -30,6 +30,7 @@
 #include <uv.h>
 
 struct api_hash_job;
+struct hub;
 
 /* Failed logins of one username or one address, for throttling. */
 struct api_throttle {
@@ -56,6 +57,8 @@ struct api {
     size_t openapi_length;
     uint64_t logins_throttled;        /* counters for /metrics */
     struct map token_cache;           /* verified token text -> struct api_token */
+    struct hub *hub;                  /* realtime fan-out (set by the server; NULL: no /ws) */
+    uint64_t ws_handshakes_refused;   /* upgrades answered with an HTTP error */
 };
 
 /* A token that passed jwt_verify. Every request of a session presents the
@@ -95,6 +98,10 @@ static inline struct api *api_of(struct exchange *exchange) {
 
 /* Authenticates; on failure the response (401) is set and -1 returned. */
 int api_authenticate(struct exchange *exchange, struct api_caller *caller);
+/* The same for a token that came another way (the WebSocket subprotocol or
+ * query); *expires_at_s receives its exp. */
+int api_authenticate_token(struct exchange *exchange, const char *token,
+                           struct api_caller *caller, int64_t *expires_at_s);
 /* Admin check after api_authenticate; 403 set and -1 returned if not. */
 int api_require_admin(struct exchange *exchange, const struct api_caller *caller);
 
@@ -163,5 +170,6 @@ enum exchange_status api_audit(struct exchange *exchange);
 enum exchange_status api_admin_users(struct exchange *exchange);
 enum exchange_status api_admin_consumers(struct exchange *exchange);
 enum exchange_status api_openapi(struct exchange *exchange);
+enum exchange_status api_ws(struct exchange *exchange);
 
 #endif

@@ -305,4 +305,46 @@
 #define LIMIT_TOKEN_TTL_S_DEFAULT (24 * 3600)
 #define LIMIT_TOKEN_TTL_S_MAX (30 * 24 * 3600)
 
+/* ---- WebSockets (issue 5) --------------------------------------------------- */
+
+/* WebSocket connections in all (ws.max_connections); max_connections counts
+ * them too, so the default matches it. An idle one costs about 3.5 KiB of
+ * user space (the HTTP connection it was, its session and its hub entry;
+ * wslay's 8 KiB context is dropped while idle), so 100,000 (set both
+ * settings, and the file-descriptor limit) fit in well under 1 GiB. Past
+ * it the upgrade is closed with 1013. */
+#define LIMIT_WS_CONNECTIONS_DEFAULT LIMIT_CONNECTIONS_DEFAULT
+
+/* Connections of one user (ws.max_connections_per_user): laptops, phones
+ * and tabs are a handful; 64 leaves room and stops one account from
+ * holding the server's sockets. Past it: close 1008. */
+#define LIMIT_WS_CONNECTIONS_PER_USER_DEFAULT 64
+
+/* Largest message a client may send (ws.max_message_bytes). Clients only
+ * send resume and ping, a few dozen bytes; 64 KiB leaves room for later
+ * message types and is far below wslay's own 2^31 default. 1009 beyond. */
+#define LIMIT_WS_MESSAGE_BYTES_DEFAULT (64 * 1024)
+#define LIMIT_WS_MESSAGE_BYTES_MAX (16 * 1024 * 1024)
+
+/* Client messages per second (ws.messages_per_second), burst of one
+ * second. A client needs a few; a flood gets 1008. */
+#define LIMIT_WS_MESSAGES_PER_SECOND_DEFAULT 50
+
+/* Keepalive (ws.ping_interval_ms, ws.pong_timeout_ms): a ping after 30 s of
+ * silence keeps NAT and proxy state alive (most drop idle flows after 60 s
+ * or more); a peer silent for 45 s in all is dead and its socket is freed. */
+#define LIMIT_WS_PING_INTERVAL_MS_DEFAULT 30000
+#define LIMIT_WS_PONG_TIMEOUT_MS_DEFAULT 15000
+
+/* Bytes queued to one client before live events stop being queued for it
+ * (ws.send_queue_bytes): it switches to catch-up from the projection, so a
+ * client that stops reading costs at most this much user space (plus what
+ * its kernel socket buffer took). 256 KiB is ~250 events, a burst no
+ * healthy client lags behind by. */
+#define LIMIT_WS_SEND_QUEUE_BYTES_DEFAULT (256 * 1024)
+
+/* A client whose queue made no progress for this long (ws.stall_timeout_ms)
+ * is closed with 4008 and resumes when it reconnects. */
+#define LIMIT_WS_STALL_TIMEOUT_MS_DEFAULT 60000
+
 #endif

@@ -42,6 +42,15 @@ struct config {
     int64_t auth_password_iterations; /* PBKDF2 iterations for new hashes */
     int64_t auth_signup;           /* 1: open signup */
     int64_t audit_retention_days;  /* audit sweep age; 0 = forever */
+    char *ws_allowed_origins;      /* comma-separated Origins allowed besides same-origin; "*" any */
+    int64_t ws_max_connections;    /* WebSocket connections in all (1013 past it) */
+    int64_t ws_max_connections_per_user; /* per user (1008 past it) */
+    int64_t ws_max_message_bytes;  /* client message ceiling (1009) */
+    int64_t ws_messages_per_second; /* client message rate (1008) */
+    int64_t ws_ping_interval_ms;   /* ping after this much silence */
+    int64_t ws_pong_timeout_ms;    /* then dead after this much more */
+    int64_t ws_send_queue_bytes;   /* per-connection send queue before catch-up */
+    int64_t ws_stall_timeout_ms;   /* a full queue this long -> close 4008 */
 };
 
 /* A parse failure: the sentence to print and the setting it concerns. */

@@ -40,6 +40,7 @@ enum http_phase {
     HTTP_PHASE_BUSY,    /* a handler is running; no deadline */
     HTTP_PHASE_WRITING, /* waiting for the client to read queued responses */
     HTTP_PHASE_LINGER,  /* half-closed after an error; discarding input */
+    HTTP_PHASE_TUNNEL,  /* switched protocols; the tunnel sets its own deadline */
 };
 
 struct http_conn {
@@ -65,6 +66,9 @@ struct http_conn {
     uint64_t deadline_ms;          /* loop time the current phase expires; 0 = none */
     uint64_t timer_due_ms;         /* loop time the uv timer is armed for */
     int rejected;                  /* accepted only to answer 503 */
+    const struct http_tunnel_ops *tunnel_ops; /* after a 101: the new protocol; else NULL */
+    void *tunnel_arg;              /* passed to tunnel_ops */
+    int tunnel_done;               /* http_tunnel_close was called: no more on_read */
 };
 
 struct http_write {
@@ -155,6 +159,7 @@ static void conn_set_phase(struct http_conn *conn, enum http_phase phase) {
     case HTTP_PHASE_WRITING: timeout_ms = options->idle_timeout_ms; break;
     case HTTP_PHASE_LINGER: timeout_ms = HTTP_LINGER_MS; break;
     case HTTP_PHASE_BUSY: break;
+    case HTTP_PHASE_TUNNEL: break;
     }
     /* Deadlines are lazy: the uv timer is restarted only when the new deadline is earlier
      * than the one it is armed for; a timer that fires early re-arms itself for the rest
@@ -184,6 +189,10 @@ static void conn_on_write(uv_write_t *request, int status) {
     if (conn->closing) return;
     if (status < 0) {
         conn_close(conn);
+        return;
+    }
+    if (conn->tunnel_ops != NULL && !conn->tunnel_done) {
+        conn->tunnel_ops->on_drained(conn->tunnel_arg);
         return;
     }
     if (conn->write_bytes_queued > 0) return;
@@ -310,6 +319,12 @@ static void conn_on_handle_closed(uv_handle_t *handle) {
     conn->handles_open--;
     if (conn->handles_open == 0) {
         struct http_server *server = conn->server;
+        if (conn->tunnel_ops != NULL) {
+            const struct http_tunnel_ops *ops = conn->tunnel_ops;
+            conn->tunnel_ops = NULL;
+            server->stats.tunnels_open--;
+            ops->on_closed(conn->tunnel_arg);
+        }
         conn_maybe_free(conn);
         server_maybe_closed(server);
     }
@@ -377,6 +392,9 @@ static void conn_on_timer(uv_timer_t *timer) {
         conn->server->stats.timeouts_total++;
         conn_close(conn);
         break;
+    case HTTP_PHASE_TUNNEL:
+        if (!conn->tunnel_done) conn->tunnel_ops->on_deadline(conn->tunnel_arg);
+        break;
     default:
         conn_close(conn);
         break;
@@ -404,6 +422,9 @@ static void conn_prepare_exchange(struct http_conn *conn) {
     exchange->context = conn->server->options.context;
     exchange->finish = conn_finish;
     exchange->transport = conn;
+    exchange->upgrade_ops = NULL;
+    exchange->upgrade_arg = NULL;
+    exchange->tls = conn->tls != NULL;
 }
 
 static enum exchange_status conn_route(struct http_conn *conn) {
@@ -434,12 +455,51 @@ static void conn_dispatch(struct http_conn *conn) {
     conn->in_dispatch = 0;
 }
 
+static void conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer);
+static void conn_resume_reading(struct http_conn *conn);
+
+/* Sends the 101 and hands the connection to the tunnel: the parser's and
+ * the response's buffers are released (a WebSocket may stay open for days
+ * and idle memory is what limits how many fit), and input that arrived
+ * behind the request is the tunnel's first read. */
+static void conn_start_tunnel(struct http_conn *conn, const struct http_tunnel_ops *ops,
+                              void *arg) {
+    struct http_server *server = conn->server;
+    server->stats.requests_total++;
+    int rc = conn_send_response(conn, &conn->exchange.response, 1, 1, 0);
+    response_free(&conn->exchange.response);
+    request_parser_free(&conn->parser);
+    conn->tunnel_ops = ops;
+    conn->tunnel_arg = arg;
+    server->stats.tunnels_open++;
+    if (rc != 0) {
+        conn_close(conn); /* on_closed follows from the handle callbacks */
+        return;
+    }
+    conn->deadline_ms = 0;
+    conn->phase = HTTP_PHASE_TUNNEL;
+    ops->on_open(arg);
+    if (conn->closing || conn->tunnel_done) return;
+    if (conn->input.length > 0) {
+        struct buf early = conn->input;
+        buf_init(&conn->input, early.limit);
+        ops->on_read(arg, early.data, early.length);
+        buf_free(&early);
+    } else {
+        buf_free(&conn->input);
+    }
+    if (!conn->closing && !conn->tunnel_done) conn_resume_reading(conn);
+}
+
 /* Sends the exchange's response and moves on to the next request. */
 static void conn_finish(struct exchange *exchange) {
     struct http_conn *conn = exchange->transport;
     CHECK(conn->busy);
     conn->busy = 0;
+    const struct http_tunnel_ops *upgrade = exchange->upgrade_ops;
+    exchange->upgrade_ops = NULL;
     if (conn->closing) {
+        if (upgrade != NULL) upgrade->on_closed(exchange->upgrade_arg);
         conn_maybe_free(conn);
         return;
     }
@@ -447,6 +507,13 @@ static void conn_finish(struct exchange *exchange) {
     const struct request *request = exchange->request;
     if (response->status == 0) {
         response_problem(response, 500, "The handler produced no response.", NULL, 0);
+    }
+    if (upgrade != NULL) {
+        if (response->status == 101) {
+            conn_start_tunnel(conn, upgrade, exchange->upgrade_arg);
+            return;
+        }
+        upgrade->on_closed(exchange->upgrade_arg); /* the upgrade was refused */
     }
     int keep_alive = request->keep_alive && !response->close && !conn->draining &&
                      !conn->server->shutting_down && !request->upgrade;
@@ -500,7 +567,9 @@ static void conn_send_continue(struct http_conn *conn) {
 }
 
 static void conn_process(struct http_conn *conn) {
-    for (int round = 0; !conn->busy && !conn->closing && !conn->close_after_write; round++) {
+    for (int round = 0; !conn->busy && !conn->closing && !conn->close_after_write &&
+                        conn->tunnel_ops == NULL;
+         round++) {
         CHECK(round < 1000000);
         if (conn->write_bytes_queued > HTTP_WRITE_QUEUE_BYTES_MAX) {
             conn_pause_reading(conn);
@@ -552,6 +621,25 @@ static int conn_take_plaintext(struct http_conn *conn, const char *data, size_t 
     return rc != 0 ? rc : flush;
 }
 
+/* Tunnel input: straight from the shared read buffer, or decrypted into
+ * conn->input (released again at once, so an idle tunnel holds nothing). */
+static void conn_tunnel_read(struct http_conn *conn, const char *data, size_t length) {
+    if (conn->tunnel_done) return;
+    if (conn->tls == NULL) {
+        conn->tunnel_ops->on_read(conn->tunnel_arg, data, length);
+        return;
+    }
+    int rc = conn_take_plaintext(conn, data, length);
+    if (rc != 0) {
+        conn_close(conn);
+        return;
+    }
+    struct buf plain = conn->input;
+    buf_init(&conn->input, plain.limit);
+    if (plain.length > 0) conn->tunnel_ops->on_read(conn->tunnel_arg, plain.data, plain.length);
+    buf_free(&plain);
+}
+
 static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) {
     struct http_conn *conn = stream->data;
     if (conn->closing) return;
@@ -562,6 +650,10 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         return;
     }
     if (conn->phase == HTTP_PHASE_LINGER) return; /* discard */
+    if (conn->tunnel_ops != NULL) {
+        conn_tunnel_read(conn, buffer->base, (size_t)nread);
+        return;
+    }
     conn->request_started = 1;
     int rc = conn_take_plaintext(conn, buffer->base, (size_t)nread);
     if (rc != 0) {
@@ -724,6 +816,12 @@ void http_server_shutdown(struct http_server *server, uint64_t grace_ms,
     struct http_conn *conn = server->connections;
     while (conn != NULL) {
         struct http_conn *next = conn->next;
+        if (conn->tunnel_ops != NULL) {
+            conn->draining = 1;
+            if (!conn->tunnel_done) conn->tunnel_ops->on_shutdown(conn->tunnel_arg);
+            conn = next;
+            continue;
+        }
         int idle = !conn->busy && conn->parser.state == REQUEST_STATE_IDLE &&
                    conn->input.length == 0 && conn->write_bytes_queued == 0;
         if (idle) conn_close(conn);
@@ -732,4 +830,68 @@ void http_server_shutdown(struct http_server *server, uint64_t grace_ms,
     }
     uv_timer_start(&server->grace_timer, server_on_grace_expired, grace_ms, 0);
     server_maybe_closed(server);
+}
+
+/* ---- Tunnels ------------------------------------------------------------ */
+
+int http_tunnel_write(void *transport, const void *data, size_t length) {
+    struct http_conn *conn = transport;
+    CHECK(conn->tunnel_ops != NULL || conn->closing);
+    if (conn->closing || conn->close_after_write || conn->phase == HTTP_PHASE_LINGER) {
+        return ERR_CLOSED;
+    }
+    struct buf bytes;
+    buf_init(&bytes, length);
+    int rc = buf_append(&bytes, data, length);
+    if (rc == 0) rc = conn_send(conn, &bytes, NULL, NULL, 0);
+    buf_free(&bytes);
+    if (rc != 0) conn_close(conn);
+    return rc;
+}
+
+size_t http_tunnel_queued(void *transport) {
+    const struct http_conn *conn = transport;
+    return conn->write_bytes_queued;
+}
+
+void http_tunnel_pause(void *transport, int paused) {
+    struct http_conn *conn = transport;
+    if (conn->closing || conn->tunnel_done) return;
+    if (paused) conn_pause_reading(conn);
+    else conn_resume_reading(conn);
+}
+
+void http_tunnel_set_deadline(void *transport, uint64_t due_ms) {
+    struct http_conn *conn = transport;
+    if (conn->closing || conn->tunnel_done || conn->phase != HTTP_PHASE_TUNNEL) return;
+    conn->deadline_ms = due_ms;
+    if (due_ms == 0) return;
+    /* Lazy, like conn_set_phase: a later deadline leaves the armed timer alone and
+     * conn_on_timer re-arms for the rest, so a keepalive pushed back on every frame
+     * costs no timer-heap operation. */
+    if (uv_is_active((uv_handle_t *)&conn->timer) && conn->timer_due_ms <= due_ms) return;
+    uint64_t now = uv_now(conn->server->loop);
+    conn->timer_due_ms = due_ms;
+    uv_timer_start(&conn->timer, conn_on_timer, due_ms > now ? due_ms - now : 0, 0);
+}
+
+uint64_t http_tunnel_now(void *transport) {
+    const struct http_conn *conn = transport;
+    return uv_now(conn->server->loop);
+}
+
+void http_tunnel_close(void *transport, int graceful) {
+    struct http_conn *conn = transport;
+    if (conn->tunnel_done || conn->closing) {
+        conn->tunnel_done = 1;
+        return;
+    }
+    conn->tunnel_done = 1;
+    conn->deadline_ms = 0;
+    if (!graceful) {
+        conn_close(conn);
+        return;
+    }
+    if (conn->write_bytes_queued == 0) conn_linger(conn);
+    else conn->close_after_write = 1;
 }

@@ -43,6 +43,7 @@ struct http_server_stats {
     uint64_t requests_total;       /* requests answered */
     uint64_t timeouts_total;       /* connections ended by a deadline */
     uint64_t parse_errors_total;   /* requests refused as malformed or oversized */
+    uint64_t tunnels_open;         /* connections that switched protocols (WebSockets) */
 };
 
 struct http_conn;
@@ -74,6 +75,24 @@ int http_server_start(struct http_server *server, uv_loop_t *loop,
  * Called again with grace_ms 0, it closes the remaining connections at once. */
 void http_server_shutdown(struct http_server *server, uint64_t grace_ms,
                           void (*on_closed)(struct http_server *server));
+
+/* ---- Tunnels (connections that switched protocols, see exchange.h) ---- */
+
+/* Queues bytes for the peer (copied; encrypted first under TLS). 0, or a
+ * negative code once the connection is closing or the write failed. */
+int http_tunnel_write(void *transport, const void *data, size_t length);
+/* Bytes queued and not yet taken by the socket. */
+size_t http_tunnel_queued(void *transport);
+/* Stops (1) or restarts (0) reading from the peer. */
+void http_tunnel_pause(void *transport, int paused);
+/* on_deadline runs at loop time due_ms (0 cancels). */
+void http_tunnel_set_deadline(void *transport, uint64_t due_ms);
+/* The loop's time in ms (the clock deadlines use). */
+uint64_t http_tunnel_now(void *transport);
+/* Closes: graceful 1 writes what is queued first, then half-closes and
+ * drains the input for a moment (lingering close); 0 closes at once.
+ * on_closed follows when the connection is gone. No further on_read. */
+void http_tunnel_close(void *transport, int graceful);
 
 /* Parses "HOST:PORT" / "[v6]:PORT" into a socket address. */
 int http_server_parse_address(const char *text, struct sockaddr_storage *address);

@@ -1032,6 +1032,33 @@ int query_events_since(struct db *db, const char *user_id, int64_t since, size_t
     return query_event_page(db, stmt, limit, out, &rows);
 }
 
+int query_events_each(struct db *db, const char *user_id, int64_t after, size_t limit,
+                      query_event_callback each, void *arg) {
+    CHECK(db != NULL && user_id != NULL && each != NULL);
+    sqlite3_stmt *stmt = db_statement(db, "SELECT sequence, json FROM events WHERE user_id = ?1"
+                                          " AND sequence > ?2 ORDER BY sequence LIMIT ?3");
+    if (stmt == NULL)
+        return ERR_IO;
+    query_bind_text(stmt, 1, user_id);
+    sqlite3_bind_int64(stmt, 2, after);
+    sqlite3_bind_int64(stmt, 3, (int64_t)limit);
+    int count = 0;
+    int step = SQLITE_DONE;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *json = (const char *)sqlite3_column_text(stmt, 1);
+        size_t length = (size_t)sqlite3_column_bytes(stmt, 1);
+        count++;
+        if (each(arg, sqlite3_column_int64(stmt, 0), json != NULL ? json : "", length) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(stmt);
+    if (step != SQLITE_DONE)
+        return query_fail(db, step, "events each");
+    return count;
+}
+
 /* A sequence cursor: decimal digits, no sign, at most 18 of them. */
 static int query_sequence_cursor(const char *cursor, int64_t *out) {
     size_t length = strlen(cursor);

@@ -103,6 +103,14 @@ void query_testing_force_plan(enum query_plan_override plan);
 int query_events_since(struct db *db, const char *user_id, int64_t since, size_t limit,
                        struct buf *out);
 
+/* Calls `each` for the user's events with sequence > after, at most `limit`,
+ * oldest first (the realtime hub's catch-up reads). A non-zero return from
+ * `each` stops early. Returns how many rows were passed, or a negative code. */
+typedef int (*query_event_callback)(void *arg, int64_t sequence, const char *json,
+                                    size_t length);
+int query_events_each(struct db *db, const char *user_id, int64_t after, size_t limit,
+                      query_event_callback each, void *arg);
+
 /* {"items":[<CloudEvent>...],"next_cursor":...}: one task's events, oldest
  * first (ERR_NOTFOUND if the user never had that task). */
 int query_task_events(struct db *db, const char *user_id, const char *task_id, size_t limit,

@@ -79,6 +79,9 @@ struct service {
     bool wake_again;                     /* records became durable while it ran */
     bool recovering;                     /* an append failed: writes wait until SQLite holds
                                             every durable event, then in-flight state resets */
+    service_applied_hook applied_hook;   /* told each time the projection advanced, or NULL */
+    void *applied_hook_arg;              /* its argument */
+    int64_t applied_reported;            /* the last offset the hook was given */
 };
 
 static void service_try_recover(struct service *service);
@@ -1005,6 +1008,12 @@ static void service_try_recover(struct service *service) {
 /* Answers every command whose events the projection has applied. */
 static void service_complete_applied(struct service *service) {
     int64_t applied = projection_offset(service->options.projection);
+    if (service->applied_hook != NULL && applied > service->applied_reported) {
+        /* Consumers of applied events (the realtime hub) go first: an event is on
+         * its way to the user's sockets before the write's own answer is. */
+        service->applied_reported = applied;
+        service->applied_hook(service->applied_hook_arg, applied);
+    }
     while (service->head != NULL && service->head->last_offset < applied) {
         struct pending *pending = service->head;
         pending_unlink(service, pending);
@@ -1174,6 +1183,12 @@ void service_close(struct service *service) {
     map_free(&service->idempotency);
     map_free(&service->usernames);
     mem_free(service);
+}
+
+void service_set_applied_hook(struct service *service, service_applied_hook hook, void *arg) {
+    service->applied_hook = hook;
+    service->applied_hook_arg = arg;
+    service->applied_reported = projection_offset(service->options.projection);
 }
 
 size_t service_pending(const struct service *service) {

@@ -122,6 +122,11 @@ int service_project(struct service *service);
  * deleted or a negative code. */
 int64_t service_sweep(struct service *service, int64_t audit_before_ns, int64_t keys_before_ns);
 
+/* Called on the loop thread whenever the projection has applied the log up
+ * to `applied_end` (exclusive): the realtime hub reads up to there. */
+typedef void (*service_applied_hook)(void *arg, int64_t applied_end);
+void service_set_applied_hook(struct service *service, service_applied_hook hook, void *arg);
+
 /* Commands waiting for the log right now (for /metrics and tests). */
 size_t service_pending(const struct service *service);
 

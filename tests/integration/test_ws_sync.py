@@ -1,0 +1,593 @@
+"""Proves WebSocket realtime sync (issue 5; PRODUCT.md S1, U2) against the real
+binary, mostly through the `websockets` client library: every change reaches
+every connected device of its user (and no one else) as the CloudEvent GET
+/api/v1/events returns, with dense sequences; ?since and resume deliver
+exactly what was missed and then live events; errors keep the socket open;
+token expiry, connection limits, dead peers, slow consumers, server shutdown
+and TLS behave as the contract says."""
+import json
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from api import (API, Api, ApiServer, check_envelope, claims_for, events_since, forge,
+                 server_fixture, signup, wait_for)
+from conftest import scaled
+import wsraw
+from wsraw import OP_CLOSE, OP_PING, Stream, lib_connect, lib_recv_json
+
+api_server = server_fixture()
+
+
+@pytest.fixture(scope="module")
+def alice(api_server):
+    return signup(api_server, "wsalice")
+
+
+@pytest.fixture(scope="module")
+def bob(api_server, alice):
+    return signup(api_server, "wsbob")
+
+
+@pytest.fixture
+def own_server(tmp_path_factory):
+    """own_server(*flags) -> a started ApiServer of this test only."""
+    servers = []
+
+    def start(*flags):
+        server = ApiServer(tmp_path_factory.mktemp("ws"), flags).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def last_sequence(user):
+    events = events_since(user.api)
+    return events[-1]["sequence"] if events else 0
+
+
+def attach(user, since=None, via="header", **kw):
+    """A library client whose subscription is surely attached (a ping was answered)."""
+    ws = lib_connect(user.server.base_url, user.token, since=since, via=via, **kw)
+    if since is None:
+        ws.send(json.dumps({"type": "ping"}))
+        assert lib_recv_json(ws, scaled(5)) == {"type": "pong"}
+    return ws
+
+
+def next_events(ws, count, timeout=10.0, user_id=None):
+    """Exactly the next `count` messages, each an event message; returns the events."""
+    events = []
+    deadline = time.monotonic() + scaled(timeout)
+    while len(events) < count:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, "got %d of %d events: %r" % (len(events), count,
+                                                          [e["sequence"] for e in events])
+        message = lib_recv_json(ws, remaining)
+        assert message.get("type") == "event" and set(message) == {"type", "event"}, message
+        check_envelope(message["event"], user_id)
+        events.append(message["event"])
+    return events
+
+
+def assert_quiet(ws, seconds=0.3):
+    """Nothing more arrives for `seconds`."""
+    with pytest.raises(TimeoutError):
+        message = ws.recv(timeout=seconds)
+        raise AssertionError("unexpected message %r" % message[:300])
+
+
+def rest_events(user, since, count, timeout=5.0):
+    """The user's events after `since` from GET /api/v1/events, once there are `count`."""
+    events = wait_for(lambda: (lambda got: got if len(got) >= count else None)(
+        events_since(user.api, since)), timeout=timeout)
+    assert events and len(events) == count, events
+    return events
+
+
+def write_some(user, count, prefix="w"):
+    """`count` creates; returns how many events they appended (one each)."""
+    api = user.api
+    for index in range(count):
+        api.create_task({"title": "%s-%d" % (prefix, index)})
+    return count
+
+
+def expect_event_stream(ws, user, since, count, timeout=10.0):
+    """The next `count` events on `ws` are since+1.. and equal GET /events."""
+    got = next_events(ws, count, timeout, user.id)
+    assert [e["sequence"] for e in got] == list(range(since + 1, since + count + 1))
+    assert got == rest_events(user, since, count)
+    return got
+
+
+# ---- Live events ----------------------------------------------------------------
+
+def test_live_events_dense_for_each_change(alice):
+    """create, patch, due change, complete, uncomplete and delete reach a live
+    socket as {"type":"event"} messages identical to GET /events, dense from the
+    user's sequence at connect time, and nothing else arrives."""
+    with attach(alice) as ws:
+        start = last_sequence(alice)
+        api = alice.api
+        task = api.create_task({"title": "live", "due": "2031-01-01T09:00:00Z"})
+        api.patch_task(task["id"], {"title": "live 2"})
+        api.patch_task(task["id"], {"due": "2031-01-02T09:00:00Z"})
+        assert api.post(API + "/tasks/%s/complete" % task["id"]).status_code == 200
+        assert api.post(API + "/tasks/%s/uncomplete" % task["id"]).status_code == 200
+        assert api.delete(API + "/tasks/" + task["id"]).status_code == 204
+        expected = wait_for(lambda: (lambda got: got if got and got[-1]["type"] ==
+                                     "task.deleted" else None)(events_since(api, start)))
+        got = next_events(ws, len(expected), user_id=alice.id)
+        assert got == expected
+        assert [e["sequence"] for e in got] == list(range(start + 1, start + len(got) + 1))
+        types = [e["type"] for e in got]
+        for kind in ("task.created", "task.updated", "task.due_changed", "task.completed",
+                     "task.uncompleted", "task.deleted"):
+            assert kind in types, types
+        assert {e["subject"] for e in got} == {task["id"]}
+        assert_quiet(ws)
+
+
+def test_devices_get_their_users_events_only(alice, bob):
+    """Two devices of A and two of B, writes of both users interleaved from
+    threads: each device gets exactly its user's events (dense, equal to GET
+    /events) and never one of the other user's."""
+    devices = {"a1": (alice, attach(alice)), "a2": (alice, attach(alice, via="subprotocol")),
+               "b1": (bob, attach(bob, via="query")), "b2": (bob, attach(bob))}
+    try:
+        starts = {user.id: last_sequence(user) for user in (alice, bob)}
+        threads = [threading.Thread(target=write_some, args=(user, 15, user.username))
+                   for user in (alice, bob)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        metrics = requests.get(alice.server.base_url + "/metrics", timeout=10).text
+        gauge = [line for line in metrics.splitlines()
+                 if line.startswith("docket_ws_connections")]
+        assert gauge and float(gauge[0].split()[-1]) >= 4, gauge
+        for name, (user, ws) in devices.items():
+            got = expect_event_stream(ws, user, starts[user.id], 15)
+            assert all(event["userid"] == user.id for event in got), name
+            assert_quiet(ws)
+    finally:
+        for _, ws in devices.values():
+            ws.close()
+
+
+# ---- Resume ----------------------------------------------------------------------
+
+def test_since_delivers_missed_then_live(alice):
+    """?since=N delivers exactly N+1..last (also N=0: the whole history from
+    user.created), then live events, on every auth path."""
+    before = last_sequence(alice)
+    write_some(alice, 4, "offline")
+    last = before + 4
+    for via in ("header", "subprotocol", "query"):
+        with lib_connect(alice.server.base_url, alice.token, since=before, via=via) as ws:
+            expect_event_stream(ws, alice, before, last - before)
+            assert_quiet(ws, 0.2)
+            alice.api.create_task({"title": "live after since " + via})
+            last += 1
+            got = next_events(ws, 1, user_id=alice.id)
+            assert got[0]["sequence"] == last
+    with lib_connect(alice.server.base_url, alice.token, since=0) as ws:
+        history = expect_event_stream(ws, alice, 0, last)
+        assert history[0]["type"] == "user.created"
+    with lib_connect(alice.server.base_url, alice.token, since=last) as ws:
+        ws.send(json.dumps({"type": "ping"}))
+        assert lib_recv_json(ws, scaled(5)) == {"type": "pong"}
+
+
+def test_resume_message_and_gap_request(alice):
+    """{"type":"resume","since":N} delivers N+1..last then live; sent again
+    later (a client that saw a gap) it re-delivers from the new N, then live,
+    with no duplicate beyond the requested replay."""
+    write_some(alice, 5, "before-resume")
+    last = last_sequence(alice)
+    with attach(alice) as ws:
+        ws.send(json.dumps({"type": "resume", "since": last - 5}))
+        expect_event_stream(ws, alice, last - 5, 5)
+        alice.api.create_task({"title": "live 1"})
+        assert next_events(ws, 1)[0]["sequence"] == last + 1
+        ws.send(json.dumps({"type": "resume", "since": last - 2}))
+        got = next_events(ws, 3, user_id=alice.id)
+        assert [e["sequence"] for e in got] == [last - 1, last, last + 1]
+        assert got == events_since(alice.api, last - 2)[:3]
+        assert_quiet(ws, 0.2)
+        alice.api.create_task({"title": "live 2"})
+        assert next_events(ws, 1)[0]["sequence"] == last + 2
+        assert_quiet(ws, 0.2)
+
+
+def test_resume_while_events_flow(alice):
+    """Gap requests sent while another thread writes: the device's stream holds
+    every event once, in order, each re-sent one identical to its first copy."""
+    start = last_sequence(alice)
+    stream = Stream(start)
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (write_some(alice, 60, "flow"), done.set()))
+    with attach(alice) as ws:
+        writer.start()
+        resumes = 0
+        while not done.is_set() or stream.last < start + 60:
+            message = lib_recv_json(ws, scaled(10))
+            if message["type"] == "pong":
+                continue
+            assert message["type"] == "event", message
+            stream.add(message["event"])
+            if stream.last - start in (10, 25, 40) and stream.pending is None and resumes < 3:
+                ws.send(json.dumps({"type": "resume", "since": stream.last - 4}))
+                stream.resume_sent(stream.last - 4)
+                resumes += 1
+        writer.join()
+        assert not stream.errors, stream.errors[:5]
+        assert stream.ordered() == events_since(alice.api, start)
+        assert resumes == 3 and stream.replays >= 1
+
+
+def test_since_ahead_then_live(alice):
+    """since past the user's last sequence opens the socket, sends a since_ahead
+    error with last_sequence, and continues live from there; the same for a
+    resume message."""
+    last = last_sequence(alice)
+    with lib_connect(alice.server.base_url, alice.token, since=last + 100) as ws:
+        error = lib_recv_json(ws, scaled(5))
+        assert error["type"] == "error" and error["code"] == "since_ahead", error
+        assert error["last_sequence"] == last, error
+        assert isinstance(error.get("detail"), str) and error["detail"], error
+        alice.api.create_task({"title": "after since_ahead"})
+        assert next_events(ws, 1)[0]["sequence"] == last + 1
+        ws.send(json.dumps({"type": "resume", "since": last + 50}))
+        error = lib_recv_json(ws, scaled(5))
+        assert error["type"] == "error" and error["code"] == "since_ahead", error
+        assert error["last_sequence"] == last + 1, error
+        alice.api.create_task({"title": "after resume since_ahead"})
+        assert next_events(ws, 1)[0]["sequence"] == last + 2
+        assert_quiet(ws, 0.2)
+
+
+# ---- Messages ---------------------------------------------------------------------
+
+def test_ping_pong(alice):
+    """{"type":"ping"} is answered {"type":"pong"}, as often as asked."""
+    with lib_connect(alice.server.base_url, alice.token) as ws:
+        for _ in range(5):
+            ws.send(json.dumps({"type": "ping"}))
+            assert lib_recv_json(ws, scaled(5)) == {"type": "pong"}
+
+
+BAD_MESSAGES = [
+    ("{", {"invalid_json"}, None),
+    ('{"type":"ping"', {"invalid_json"}, None),
+    ("", {"invalid_json"}, None),
+    ("[1,2]", {"invalid_json", "invalid_field", "unknown_type"}, None),
+    ('"ping"', {"invalid_json", "invalid_field", "unknown_type"}, None),
+    ("42", {"invalid_json", "invalid_field", "unknown_type"}, None),
+    ("null", {"invalid_json", "invalid_field", "unknown_type"}, None),
+    ('{"type":"subscribe"}', {"unknown_type"}, None),
+    ('{"type":"PING"}', {"unknown_type"}, None),
+    ("{}", {"unknown_type", "invalid_field"}, None),
+    ('{"type":5}', {"unknown_type", "invalid_field"}, None),
+    ('{"type":"resume"}', {"invalid_field"}, "since"),
+    ('{"type":"resume","since":-1}', {"invalid_field"}, "since"),
+    ('{"type":"resume","since":"5"}', {"invalid_field"}, "since"),
+    ('{"type":"resume","since":1.5}', {"invalid_field"}, "since"),
+    ('{"type":"resume","since":null}', {"invalid_field"}, "since"),
+    ('{"type":"resume","since":true}', {"invalid_field"}, "since"),
+    ('{"type":"resume","since":99999999999999999999999}', {"invalid_field"}, "since"),
+]
+
+
+def test_bad_messages_get_errors_and_socket_stays(alice):
+    """Invalid JSON, non-objects, unknown types and bad since values each get an
+    error message with the documented code (and field "since"), and the socket
+    keeps working."""
+    with attach(alice) as ws:
+        for text, codes, field in BAD_MESSAGES:
+            ws.send(text)
+            error = lib_recv_json(ws, scaled(5))
+            assert error.get("type") == "error" and error.get("code") in codes, (text, error)
+            assert isinstance(error.get("detail"), str) and error["detail"], (text, error)
+            if field is not None:
+                assert error.get("field") == field, (text, error)
+        ws.send(json.dumps({"type": "ping"}))
+        assert lib_recv_json(ws, scaled(5)) == {"type": "pong"}
+        last = last_sequence(alice)
+        alice.api.create_task({"title": "after errors"})
+        assert next_events(ws, 1)[0]["sequence"] == last + 1
+
+
+# ---- Token expiry, limits, keepalive ------------------------------------------------
+
+def test_token_expiry_closes_4001(own_server):
+    """A socket opened with a token that expires in 2 s is closed with 4001 at
+    the token's exp (not before), with a reason; a fresh token reconnects."""
+    server = own_server("--auth-leeway-s", 0)
+    user = signup(server, "expiring")
+    exp = int(time.time()) + 2
+    token = forge(server.secret(), claims_for(user.id, role=user.role, exp=exp))
+    ws = wsraw.open_ws(server.process.port, token)
+    with ws:
+        assert ws.ping_pong() == []
+        code, reason, _, _ = ws.expect_close(timeout=scaled(6))
+        closed_at = time.time()
+        assert code == 4001, (code, reason)
+        assert reason
+        assert exp - 0.5 <= closed_at <= exp + scaled(1.5), (exp, closed_at)
+    with lib_connect(server.base_url, user.token) as fresh:
+        fresh.send(json.dumps({"type": "ping"}))
+        assert lib_recv_json(fresh, scaled(5)) == {"type": "pong"}
+
+
+def closed_at_once(port, token):
+    """Upgrades, then expects an immediate close; returns (code, reason)."""
+    ws = wsraw.open_ws(port, token)
+    with ws:
+        code, reason, before, _ = ws.expect_close(timeout=scaled(2))
+        assert not [f for f in before if f.opcode != OP_PING], before
+        return code, reason
+
+
+def test_connection_limits(own_server):
+    """Past ws.max_connections_per_user the upgrade completes and the server
+    closes at once with 1008; past ws.max_connections with 1013 (with reasons);
+    other users and freed slots are unaffected."""
+    server = own_server("--ws-max-connections-per-user", 2, "--ws-max-connections", 3)
+    port = server.process.port
+    carol, dave = signup(server, "carol"), signup(server, "dave")
+    a1, a2 = wsraw.open_ws(port, carol.token), wsraw.open_ws(port, carol.token)
+    try:
+        for ws in (a1, a2):
+            assert ws.ping_pong() == []
+        code, reason = closed_at_once(port, carol.token)
+        assert code == 1008 and reason, (code, reason)
+        b1 = wsraw.open_ws(port, dave.token)
+        assert b1.ping_pong() == []
+        code, reason = closed_at_once(port, dave.token)
+        assert code == 1013 and reason, (code, reason)
+        a1.send_close(1000)
+        a1.wait_eof(timeout=scaled(3))
+
+        def reconnects():
+            ws = wsraw.open_ws(port, dave.token)
+            try:
+                return ws.ping_pong(timeout=scaled(2)) == []
+            except wsraw.Closed:
+                return False
+            finally:
+                ws.close()
+        assert wait_for(reconnects, timeout=3, interval=0.1)
+        b1.close()
+    finally:
+        a1.close()
+        a2.close()
+
+
+def test_dead_peer_dropped_and_keepalive(own_server):
+    """With ws.ping_interval_ms 300 and ws.pong_timeout_ms 300: a raw client that
+    never sends a byte gets a ping and is then dropped without a close frame;
+    a websockets client (which answers pings) and a raw client that keeps
+    sending messages stay open."""
+    server = own_server("--ws-ping-interval-ms", 300, "--ws-pong-timeout-ms", 300)
+    user = signup(server, "keepalive")
+    port = server.process.port
+    with wsraw.open_ws(port, user.token) as silent, lib_connect(server.base_url,
+                                                                user.token) as library, \
+            wsraw.open_ws(port, user.token) as chatty:
+        started = time.monotonic()
+        frames, dropped_after, sent = [], None, 0
+        while time.monotonic() - started < 2.0:
+            if dropped_after is None:
+                try:
+                    frames.append(silent.read_frame(timeout=0.1))
+                except EOFError:
+                    dropped_after = time.monotonic() - started
+                except socket.timeout:
+                    pass
+            else:
+                time.sleep(0.1)
+            chatty.send_json({"type": "ping"})
+            sent += 1
+        assert dropped_after is not None, "the silent client was not dropped within 2 s"
+        assert any(f.opcode == OP_PING for f in frames), frames
+        assert not any(f.opcode == OP_CLOSE for f in frames), frames
+        assert 0.4 <= dropped_after, dropped_after
+        for _ in range(sent):  # every ping answered; server pings answered on the way
+            assert chatty.recv_json(timeout=scaled(2)) == {"type": "pong"}
+        library.send(json.dumps({"type": "ping"}))
+        assert lib_recv_json(library, scaled(5)) == {"type": "pong"}
+        user.api.create_task({"title": "kept alive"})
+        message = lib_recv_json(library, scaled(5))
+        assert message["type"] == "event", message
+        assert chatty.recv_json(timeout=scaled(5))["type"] == "event"
+
+
+# ---- Slow consumer ---------------------------------------------------------------------
+
+SLOW_EVENTS = 5000
+SLOW_WRITERS = 8
+DESCRIPTION = ("slow consumer " * 1200)[:16000]  # ~16 KB per event: 5,000 of them ~80 MB
+RSS_BOUND_KIB = 64 * 1024
+
+
+def flood(user, count, writers):
+    """`count` creates (16 KB descriptions) from `writers` threads; returns the
+    time the last one was acknowledged."""
+    per = count // writers
+
+    def write(index):
+        api = Api(user.server.base_url, user.token)
+        for number in range(per):
+            api.create_task({"title": "flood %d-%d" % (index, number),
+                             "description": DESCRIPTION})
+
+    threads = [threading.Thread(target=write, args=(index,)) for index in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic()
+
+
+def read_raw_stream(ws, stream, until, timeout):
+    """Reads events from a raw client into `stream` until `until` or a close;
+    returns the close code (None if the stream reached `until`)."""
+    deadline = time.monotonic() + timeout
+    while stream.last < until:
+        try:
+            message = ws.recv_json(timeout=max(0.1, deadline - time.monotonic()))
+        except wsraw.Closed as closed:
+            return closed.code
+        assert message["type"] == "event", message
+        stream.add(message["event"])
+        assert time.monotonic() < deadline, "slow client stuck at %d of %d" % (stream.last,
+                                                                             until)
+    return None
+
+
+@pytest.mark.parametrize("stall_ms", [60000, 1000])
+def test_slow_consumer(own_server, stall_ms):
+    """A client with a tiny receive buffer that does not read while ~5,000
+    large events are written keeps the server's RSS within baseline + 64 MiB,
+    and a normal client meanwhile gets every event promptly; when the slow one
+    reads it gets the complete dense stream, or a 4008 close after a dense
+    prefix and then the rest with ?since."""
+    server = own_server("--ws-stall-timeout-ms", stall_ms)
+    user = signup(server, "slowpoke")
+    start = last_sequence(user)
+    total = SLOW_EVENTS // SLOW_WRITERS * SLOW_WRITERS
+    slow = wsraw.open_ws(server.process.port, user.token, rcvbuf=4096)
+    slow.ping_pong()
+    normal = attach(user)
+    baseline = server.process.rss_kib()
+    peak = [baseline]
+    normal_stream = Stream(start)
+    normal_done = []
+
+    def read_normal():
+        while normal_stream.last < start + total:
+            message = lib_recv_json(normal, scaled(30))
+            normal_stream.add(message["event"])
+            peak[0] = max(peak[0], server.process.rss_kib()) if normal_stream.last % 100 == 0 \
+                else peak[0]
+        normal_done.append(time.monotonic())
+
+    reader = threading.Thread(target=read_normal, daemon=True)
+    reader.start()
+    written_at = flood(user, total, SLOW_WRITERS)
+    reader.join(timeout=scaled(30))
+    assert normal_done, "the normal client got %d of %d" % (normal_stream.last - start, total)
+    assert not normal_stream.errors, normal_stream.errors[:5]
+    lag = normal_done[0] - written_at
+    assert lag <= scaled(2.0), "the normal client got the last event %.2fs late" % lag
+    peak[0] = max(peak[0], server.process.rss_kib())
+    print("slow consumer stall=%d: RSS baseline %d KiB, peak %d KiB, +%d KiB; normal lag %.2fs"
+          % (stall_ms, baseline, peak[0], peak[0] - baseline, lag))
+    assert peak[0] - baseline <= RSS_BOUND_KIB, (baseline, peak[0])
+    if stall_ms < 60000:
+        time.sleep(stall_ms / 1000 * 2 + 1.5)  # past the stall timeout and a tick
+    slow_stream = Stream(start)
+    code = read_raw_stream(slow, slow_stream, start + total, scaled(60))
+    slow.close()
+    assert not slow_stream.errors, slow_stream.errors[:5]
+    print("slow client: %s after %d events" % ("close %s" % code if code else "complete",
+                                               slow_stream.last - start))
+    if code is not None:
+        assert code == 4008, code
+        with lib_connect(server.base_url, user.token, since=slow_stream.last) as again:
+            rest = next_events(again, start + total - slow_stream.last, timeout=30)
+            for event in rest:
+                slow_stream.add(event)
+            assert not slow_stream.errors, slow_stream.errors[:5]
+    if stall_ms == 60000:
+        assert code is None, "closed with %s although the stall timeout was not reached" % code
+    assert slow_stream.sequences() == list(range(start + 1, start + total + 1))
+    assert slow_stream.ordered() == normal_stream.ordered()
+    normal.close()
+
+
+# ---- Shutdown and TLS ---------------------------------------------------------------------
+
+def test_sigterm_closes_sockets_with_1001(own_server):
+    """On SIGTERM every WebSocket gets a 1001 close frame and the server exits 0."""
+    server = own_server()
+    user = signup(server, "shutdown")
+    raw = [wsraw.open_ws(server.process.port, user.token) for _ in range(3)]
+    library = attach(user)
+    for ws in raw:
+        assert ws.ping_pong() == []
+    server.process.signal(signal.SIGTERM)
+    for ws in raw:
+        code, reason, _, _ = ws.expect_close(timeout=scaled(5))
+        assert code == 1001, (code, reason)
+        ws.wait_eof(timeout=scaled(5))
+        ws.close()
+    with pytest.raises(ConnectionClosed) as closed:
+        library.recv(timeout=scaled(5))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
+    assert server.process.wait(timeout=scaled(15)) == 0, server.process.stderr[-3000:]
+    server.check_sanitizers()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("the openssl CLI is required for the TLS tests (apt-get install openssl)")
+    directory = tmp_path_factory.mktemp("wstls")
+    cert, key = directory / "ec.crt", directory / "ec.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_wss(own_server, certificate):
+    """Over TLS: wss with the library gets live events; Origin https://<Host> is
+    same-origin, http://<Host> is 403."""
+    cert, key = certificate
+    server = own_server("--tls-cert", cert, "--tls-key", key)
+    assert server.base_url.startswith("https://")
+    port = server.process.port
+    base = "https://localhost:%d" % port
+    response = requests.post(base + API + "/auth/signup",
+                             json={"username": "secure", "password": "correct horse battery"},
+                             verify=str(cert), timeout=scaled(30))
+    assert response.status_code == 201, response.text
+    token = response.json()["token"]
+    context = ssl.create_default_context(cafile=str(cert))
+    with lib_connect(base, token, ssl=context, origin="https://localhost:%d" % port) as ws:
+        ws.send(json.dumps({"type": "ping"}))
+        assert lib_recv_json(ws, scaled(5)) == {"type": "pong"}
+        created = requests.post(base + API + "/tasks", json={"title": "over tls"},
+                                headers={"Authorization": "Bearer " + token},
+                                verify=str(cert), timeout=scaled(30))
+        assert created.status_code == 201, created.text
+        message = lib_recv_json(ws, scaled(5))
+        assert message["type"] == "event" and message["event"]["subject"] == \
+            created.json()["id"], message
+    with pytest.raises(InvalidStatus) as refused:
+        lib_connect(base, token, ssl=context, origin="http://localhost:%d" % port)
+    assert refused.value.response.status_code == 403
+    tls_sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                                   server_hostname="localhost")
+    with wsraw.connect(port, headers=dict(wsraw.bearer(token),
+                                          Origin="https://localhost:%d" % port),
+                       host="localhost:%d" % port, sock=tls_sock) as raw:
+        assert raw.response.status == 101, raw.response
+        assert raw.ping_pong() == []
+

@@ -349,6 +349,7 @@ def test_connection_limits(own_server):
     port = server.process.port
     carol, dave = signup(server, "carol"), signup(server, "dave")
     a1, a2 = wsraw.open_ws(port, carol.token), wsraw.open_ws(port, carol.token)
+    b1 = None
     try:
         for ws in (a1, a2):
             assert ws.ping_pong() == []
@@ -370,10 +371,10 @@ def test_connection_limits(own_server):
             finally:
                 ws.close()
         assert wait_for(reconnects, timeout=3, interval=0.1)
-        b1.close()
     finally:
-        a1.close()
-        a2.close()
+        for ws in (a1, a2, b1):
+            if ws is not None:
+                ws.close()
 
 
 def test_dead_peer_dropped_and_keepalive(own_server):

@@ -1,0 +1,3 @@
+module docket.local/bench/wsload
+
+go 1.24

@@ -79,53 +79,58 @@ struct hub_list {
 
 /* One user with subscribers; the map's value. */
 struct hub_user {
-    struct hub *hub;              /* owner */
-    struct hub_subscriber *head;  /* subscribers in attach order (graveyard ones included) */
-    struct hub_subscriber *tail;  /* last of them, for O(1) append */
-    size_t attached;              /* subscribers not detached (the per-user limit) */
-    size_t id_length;             /* bytes of id */
-    char id[];                    /* user id, NUL-terminated (the source's key) */
+    struct hub *hub;             /* owner */
+    struct hub_subscriber *head; /* subscribers in attach order (graveyard ones included) */
+    struct hub_subscriber *tail; /* last of them, for O(1) append */
+    size_t attached;             /* subscribers not detached (the per-user limit) */
+    size_t id_length;            /* bytes of id */
+    char id[];                   /* user id, NUL-terminated (the source's key) */
 };
 
 struct hub_subscriber {
-    struct hub_user *user;               /* whose events it gets */
-    struct hub_subscriber *user_next;    /* next of the same user */
-    struct hub_subscriber *user_prev;    /* previous of the same user */
-    struct hub_subscriber *queue_next;   /* next in its hub queue */
-    struct hub_subscriber *queue_prev;   /* previous in its hub queue */
+    struct hub_user *user;                /* whose events it gets */
+    struct hub_subscriber *user_next;     /* next of the same user */
+    struct hub_subscriber *user_prev;     /* previous of the same user */
+    struct hub_subscriber *queue_next;    /* next in its hub queue */
+    struct hub_subscriber *queue_prev;    /* previous in its hub queue */
     const struct hub_subscriber_ops *ops; /* the owner's callbacks */
-    void *arg;                           /* their argument */
-    int64_t sent;                        /* last sequence given to it */
-    uint64_t blocked_since_ms;           /* when its send refused (queue BLOCKED) */
-    uint8_t queue;                       /* enum hub_queue */
-    uint8_t flags;                       /* HUB_FLAG_* */
+    void *arg;                            /* their argument */
+    int64_t sent;                         /* last sequence given to it */
+    uint64_t blocked_since_ms;            /* when its send refused (queue BLOCKED) */
+    uint8_t queue;                        /* enum hub_queue */
+    uint8_t flags;                        /* HUB_FLAG_* */
 };
 
 struct hub {
-    struct hub_options options;                /* as opened */
-    struct map users;                          /* user id -> struct hub_user */
-    struct hub_list queues[HUB_QUEUE_COUNT];   /* by enum hub_queue (NONE unused) */
-    struct evlog_cursor cursor;                /* reads the topic; valid while cursor_open */
-    int cursor_open;                           /* cursor positioned at `offset` */
-    int64_t offset;                            /* next log offset to read */
-    char *message;                             /* the message being offered (owned) */
-    size_t message_length;                     /* its bytes */
-    size_t message_capacity;                   /* allocated bytes */
-    unsigned depth;                            /* hub_enter nesting */
-    uint64_t now_ms;                           /* latest time passed in */
-    int skip_logged;                           /* a skipped record was logged already */
-    struct hub_stats stats;                    /* counters (hub.h) */
+    struct hub_options options;              /* as opened */
+    struct map users;                        /* user id -> struct hub_user */
+    struct hub_list queues[HUB_QUEUE_COUNT]; /* by enum hub_queue (NONE unused) */
+    struct evlog_cursor cursor;              /* reads the topic; valid while cursor_open */
+    int cursor_open;                         /* cursor positioned at `offset` */
+    int64_t offset;                          /* next log offset to read */
+    char *message;                           /* the message being offered (owned) */
+    size_t message_length;                   /* its bytes */
+    size_t message_capacity;                 /* allocated bytes */
+    unsigned depth;                          /* hub_enter nesting */
+    uint64_t now_ms;                         /* latest time passed in */
+    int skip_logged;                         /* a skipped record was logged already */
+    struct hub_stats stats;                  /* counters (hub.h) */
 };
 
 /* ---- queues ------------------------------------------------------------ */
 
 static void hub_queue_unlink(struct hub *hub, struct hub_subscriber *subscriber) {
-    if (subscriber->queue == HUB_QUEUE_NONE) return;
+    if (subscriber->queue == HUB_QUEUE_NONE)
+        return;
     struct hub_list *list = &hub->queues[subscriber->queue];
-    if (subscriber->queue_prev != NULL) subscriber->queue_prev->queue_next = subscriber->queue_next;
-    else list->head = subscriber->queue_next;
-    if (subscriber->queue_next != NULL) subscriber->queue_next->queue_prev = subscriber->queue_prev;
-    else list->tail = subscriber->queue_prev;
+    if (subscriber->queue_prev != NULL)
+        subscriber->queue_prev->queue_next = subscriber->queue_next;
+    else
+        list->head = subscriber->queue_next;
+    if (subscriber->queue_next != NULL)
+        subscriber->queue_next->queue_prev = subscriber->queue_prev;
+    else
+        list->tail = subscriber->queue_prev;
     subscriber->queue_next = NULL;
     subscriber->queue_prev = NULL;
     subscriber->queue = HUB_QUEUE_NONE;
@@ -137,8 +142,10 @@ static void hub_queue_push(struct hub *hub, struct hub_subscriber *subscriber,
     hub_queue_unlink(hub, subscriber);
     struct hub_list *list = &hub->queues[queue];
     subscriber->queue_prev = list->tail;
-    if (list->tail != NULL) list->tail->queue_next = subscriber;
-    else list->head = subscriber;
+    if (list->tail != NULL)
+        list->tail->queue_next = subscriber;
+    else
+        list->head = subscriber;
     list->tail = subscriber;
     subscriber->queue = (uint8_t)queue;
 }
@@ -150,15 +157,18 @@ static int hub_usable(const struct hub_subscriber *subscriber) {
 
 /* Switches to catch-up mode (counted once per switch). */
 static void hub_catch_up(struct hub_subscriber *subscriber) {
-    if (subscriber->flags & HUB_FLAG_CATCHING_UP) return;
+    if (subscriber->flags & HUB_FLAG_CATCHING_UP)
+        return;
     subscriber->flags |= HUB_FLAG_CATCHING_UP;
     subscriber->user->hub->stats.catchups_started++;
 }
 
 /* Queues a pump unless one is queued or the subscriber waits for room. */
 static void hub_want_pump(struct hub_subscriber *subscriber) {
-    if (!hub_usable(subscriber) || !(subscriber->flags & HUB_FLAG_CATCHING_UP)) return;
-    if (subscriber->queue != HUB_QUEUE_NONE) return;
+    if (!hub_usable(subscriber) || !(subscriber->flags & HUB_FLAG_CATCHING_UP))
+        return;
+    if (subscriber->queue != HUB_QUEUE_NONE)
+        return;
     hub_queue_push(subscriber->user->hub, subscriber, HUB_QUEUE_PENDING);
 }
 
@@ -172,14 +182,16 @@ static void hub_block(struct hub_subscriber *subscriber) {
 /* Closes through the owner's ops; the owner detaches it (now or later). */
 static void hub_close_subscriber(struct hub_subscriber *subscriber, uint16_t code,
                                  const char *reason) {
-    if (!hub_usable(subscriber)) return;
+    if (!hub_usable(subscriber))
+        return;
     subscriber->flags |= HUB_FLAG_CLOSED;
     hub_queue_unlink(subscriber->user->hub, subscriber);
     subscriber->ops->close(subscriber->arg, code, reason);
 }
 
 static void hub_fail(struct hub_subscriber *subscriber, const char *what, int code) {
-    if (!hub_usable(subscriber)) return;
+    if (!hub_usable(subscriber))
+        return;
     char user[80];
     logger_quote(subscriber->user->id, user, sizeof user);
     LOG_WARN("realtime", "closing a subscriber after an internal error", "user=%s what=%s error=%s",
@@ -190,10 +202,14 @@ static void hub_fail(struct hub_subscriber *subscriber, const char *what, int co
 /* ---- users and the graveyard ------------------------------------------- */
 
 static void hub_user_unlink(struct hub_user *user, struct hub_subscriber *subscriber) {
-    if (subscriber->user_prev != NULL) subscriber->user_prev->user_next = subscriber->user_next;
-    else user->head = subscriber->user_next;
-    if (subscriber->user_next != NULL) subscriber->user_next->user_prev = subscriber->user_prev;
-    else user->tail = subscriber->user_prev;
+    if (subscriber->user_prev != NULL)
+        subscriber->user_prev->user_next = subscriber->user_next;
+    else
+        user->head = subscriber->user_next;
+    if (subscriber->user_next != NULL)
+        subscriber->user_next->user_prev = subscriber->user_prev;
+    else
+        user->tail = subscriber->user_prev;
 }
 
 /* Frees detached subscribers, and users left without any. Only when no
@@ -217,7 +233,8 @@ static void hub_reap(struct hub *hub) {
 static int hub_user_add(struct hub *hub, const char *user_id, size_t id_length,
                         struct hub_user **out) {
     struct hub_user *user = mem_calloc(1, sizeof *user + id_length + 1);
-    if (user == NULL) return ERR_NOMEM;
+    if (user == NULL)
+        return ERR_NOMEM;
     user->hub = hub;
     user->id_length = id_length;
     memcpy(user->id, user_id, id_length);
@@ -234,17 +251,20 @@ static int hub_user_add(struct hub *hub, const char *user_id, size_t id_length,
 
 /* Wraps one CloudEvent into hub->message. ERR_LIMIT past a record's size. */
 static int hub_message_build(struct hub *hub, const char *event_json, size_t length) {
-    if (length > LIMIT_EVLOG_VALUE_BYTES) return ERR_LIMIT;
+    if (length > LIMIT_EVLOG_VALUE_BYTES)
+        return ERR_LIMIT;
     size_t needed = HUB_EVENT_PREFIX_BYTES + length + 1;
     if (needed > hub->message_capacity) {
-        size_t capacity = hub->message_capacity < HUB_MESSAGE_BYTES_MIN
-                              ? HUB_MESSAGE_BYTES_MIN
-                              : hub->message_capacity * 2;
-        if (capacity < needed) capacity = needed;
-        if (capacity > HUB_MESSAGE_BYTES_MAX) capacity = HUB_MESSAGE_BYTES_MAX;
+        size_t capacity = hub->message_capacity < HUB_MESSAGE_BYTES_MIN ? HUB_MESSAGE_BYTES_MIN
+                                                                        : hub->message_capacity * 2;
+        if (capacity < needed)
+            capacity = needed;
+        if (capacity > HUB_MESSAGE_BYTES_MAX)
+            capacity = HUB_MESSAGE_BYTES_MAX;
         CHECK(capacity >= needed);
         char *message = mem_realloc(hub->message, capacity);
-        if (message == NULL) return ERR_NOMEM;
+        if (message == NULL)
+            return ERR_NOMEM;
         hub->message = message;
         hub->message_capacity = capacity;
     }
@@ -266,7 +286,8 @@ static int hub_deliver(struct hub_subscriber *subscriber, int64_t sequence) {
         hub->stats.messages_sent++;
         return hub_usable(subscriber) ? 0 : -1;
     }
-    if (!hub_usable(subscriber)) return -1;
+    if (!hub_usable(subscriber))
+        return -1;
     if (rc == ERR_AGAIN) {
         hub_block(subscriber);
         return 1;
@@ -288,9 +309,11 @@ static int hub_pump_each(void *arg, int64_t sequence, const char *event_json, si
     struct hub_subscriber *subscriber = pump->subscriber;
     struct hub *hub = subscriber->user->hub;
     hub->stats.catchup_events_read++;
-    if (sequence <= subscriber->sent) return 0;
+    if (sequence <= subscriber->sent)
+        return 0;
     int rc = sequence == subscriber->sent + 1 ? 0 : ERR_CORRUPT; /* sequences are dense */
-    if (rc == 0) rc = hub_message_build(hub, event_json, length);
+    if (rc == 0)
+        rc = hub_message_build(hub, event_json, length);
     if (rc != 0) {
         hub_fail(subscriber, "catch-up event", rc);
         pump->stopped = 1;
@@ -316,7 +339,8 @@ static void hub_pump(struct hub_subscriber *subscriber) {
         int64_t before = subscriber->sent;
         int count = source->read(source->arg, subscriber->user->id, before, HUB_CATCHUP_PAGE,
                                  hub_pump_each, &pump);
-        if (pump.stopped) return;
+        if (pump.stopped)
+            return;
         if (count < 0) {
             hub_fail(subscriber, "catch-up read", count);
             return;
@@ -336,7 +360,8 @@ static void hub_pump(struct hub_subscriber *subscriber) {
 
 static void hub_enter(struct hub *hub, uint64_t now_ms) {
     hub->depth++;
-    if (now_ms > hub->now_ms) hub->now_ms = now_ms;
+    if (now_ms > hub->now_ms)
+        hub->now_ms = now_ms;
 }
 
 /* The outermost leave runs the queued pumps (their callbacks may queue
@@ -363,7 +388,8 @@ static void hub_leave(struct hub *hub) {
 static void hub_user_catch_up(struct hub_user *user) {
     for (struct hub_subscriber *subscriber = user->head; subscriber != NULL;
          subscriber = subscriber->user_next) {
-        if (!hub_usable(subscriber)) continue;
+        if (!hub_usable(subscriber))
+            continue;
         hub_catch_up(subscriber);
         hub_want_pump(subscriber);
     }
@@ -375,8 +401,10 @@ static void hub_user_catch_up(struct hub_user *user) {
 static void hub_fan_out(struct hub_user *user, int64_t sequence) {
     for (struct hub_subscriber *subscriber = user->head; subscriber != NULL;
          subscriber = subscriber->user_next) {
-        if (!hub_usable(subscriber) || (subscriber->flags & HUB_FLAG_CATCHING_UP)) continue;
-        if (sequence <= subscriber->sent) continue;
+        if (!hub_usable(subscriber) || (subscriber->flags & HUB_FLAG_CATCHING_UP))
+            continue;
+        if (sequence <= subscriber->sent)
+            continue;
         if (sequence > subscriber->sent + 1) {
             hub_catch_up(subscriber);
             hub_want_pump(subscriber);
@@ -388,7 +416,8 @@ static void hub_fan_out(struct hub_user *user, int64_t sequence) {
 
 static void hub_skip(struct hub *hub, const struct evlog_record *record, int code) {
     hub->stats.records_skipped++;
-    if (hub->skip_logged) return;
+    if (hub->skip_logged)
+        return;
     hub->skip_logged = 1;
     LOG_WARN("realtime", "skipping a record that is not an event of its key's user (logged once)",
              "offset=%lld error=%s", (long long)record->offset, err_name(code));
@@ -396,9 +425,11 @@ static void hub_skip(struct hub *hub, const struct evlog_record *record, int cod
 
 /* One log record: only parsed when its key (the user id) has subscribers. */
 static void hub_dispatch(struct hub *hub, const struct evlog_record *record) {
-    if (record->key_bytes == 0 || record->key_bytes > LIMIT_EVLOG_KEY_BYTES) return;
+    if (record->key_bytes == 0 || record->key_bytes > LIMIT_EVLOG_KEY_BYTES)
+        return;
     struct hub_user *user = map_get(&hub->users, (const char *)record->key, record->key_bytes);
-    if (user == NULL || user->attached == 0) return;
+    if (user == NULL || user->attached == 0)
+        return;
     struct event_envelope envelope;
     yyjson_doc *doc = NULL;
     yyjson_val *data = NULL;
@@ -416,7 +447,8 @@ static void hub_dispatch(struct hub *hub, const struct evlog_record *record) {
         hub_skip(hub, record, rc);
         return;
     }
-    if (rc == 0) rc = hub_message_build(hub, value, record->value_bytes);
+    if (rc == 0)
+        rc = hub_message_build(hub, value, record->value_bytes);
     if (rc != 0) {
         /* Out of memory: it cannot go out live, but the source has it. */
         hub_user_catch_up(user);
@@ -428,7 +460,8 @@ static void hub_dispatch(struct hub *hub, const struct evlog_record *record) {
 /* ---- reading the log ---------------------------------------------------- */
 
 static void hub_cursor_close(struct hub *hub) {
-    if (!hub->cursor_open) return;
+    if (!hub->cursor_open)
+        return;
     evlog_cursor_close(&hub->cursor);
     hub->cursor_open = 0;
 }
@@ -437,14 +470,16 @@ static void hub_cursor_close(struct hub *hub) {
  * and send every subscriber to catch-up, which reads the projection. */
 static int hub_retention_jump(struct hub *hub) {
     int64_t start = evlog_topic_start_offset(hub->options.topic);
-    if (start <= hub->offset) return ERR_RANGE; /* not retention: do not loop */
+    if (start <= hub->offset)
+        return ERR_RANGE; /* not retention: do not loop */
     LOG_WARN("realtime", "log retention passed the hub; subscribers catch up from the projection",
              "from=%lld to=%lld", (long long)hub->offset, (long long)start);
     hub_cursor_close(hub);
     hub->offset = start;
     size_t cursor = 0;
     struct map_slot *slot;
-    while ((slot = map_next(&hub->users, &cursor)) != NULL) hub_user_catch_up(slot->value);
+    while ((slot = map_next(&hub->users, &cursor)) != NULL)
+        hub_user_catch_up(slot->value);
     return 0;
 }
 
@@ -453,9 +488,11 @@ static int hub_cursor_open(struct hub *hub) {
     int rc = evlog_cursor_open(&hub->cursor, hub->options.topic, hub->offset);
     if (rc == ERR_RANGE) {
         rc = hub_retention_jump(hub);
-        if (rc == 0) rc = evlog_cursor_open(&hub->cursor, hub->options.topic, hub->offset);
+        if (rc == 0)
+            rc = evlog_cursor_open(&hub->cursor, hub->options.topic, hub->offset);
     }
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
     hub->cursor_open = 1;
     return 0;
 }
@@ -464,12 +501,14 @@ static int hub_cursor_open(struct hub *hub) {
 static int hub_read(struct hub *hub, int64_t applied_end) {
     int rc = 0;
     while (hub->offset < applied_end) {
-        if (!hub->cursor_open && (rc = hub_cursor_open(hub)) != 0) break;
+        if (!hub->cursor_open && (rc = hub_cursor_open(hub)) != 0)
+            break;
         struct evlog_record record;
         rc = evlog_cursor_next(&hub->cursor, &record);
         if (rc == ERR_RANGE) {
             rc = hub_retention_jump(hub);
-            if (rc != 0) break;
+            if (rc != 0)
+                break;
             continue;
         }
         if (rc == ERR_AGAIN) { /* applied_end is past the durable end: nothing more yet */
@@ -499,7 +538,8 @@ int hub_open(struct hub **out, const struct hub_options *options) {
         return ERR_INVAL;
     }
     struct hub *hub = mem_calloc(1, sizeof *hub);
-    if (hub == NULL) return ERR_NOMEM;
+    if (hub == NULL)
+        return ERR_NOMEM;
     hub->options = *options;
     hub->offset = options->start_offset;
     map_init(&hub->users, options->max_connections);
@@ -508,7 +548,8 @@ int hub_open(struct hub **out, const struct hub_options *options) {
 }
 
 void hub_close(struct hub *hub) {
-    if (hub == NULL) return;
+    if (hub == NULL)
+        return;
     CHECK(hub->depth == 0);
     size_t cursor = 0;
     struct map_slot *slot;
@@ -530,8 +571,10 @@ void hub_close(struct hub *hub) {
 
 int hub_advance(struct hub *hub, int64_t applied_end, uint64_t now_ms) {
     CHECK(hub != NULL);
-    if (hub->depth > 0) return ERR_BUSY; /* from inside a callback: the message is in use */
-    if (hub->options.topic == NULL || applied_end <= hub->offset) return 0;
+    if (hub->depth > 0)
+        return ERR_BUSY; /* from inside a callback: the message is in use */
+    if (hub->options.topic == NULL || applied_end <= hub->offset)
+        return 0;
     hub_enter(hub, now_ms);
     int rc = hub_read(hub, applied_end);
     hub_leave(hub);
@@ -547,14 +590,19 @@ int64_t hub_offset(const struct hub *hub) {
 static int hub_attach_check(struct hub *hub, const char *user_id, int64_t since,
                             struct hub_user **user_out, int64_t *last_out) {
     size_t id_length = strlen(user_id);
-    if (id_length == 0 || id_length > LIMIT_EVLOG_KEY_BYTES) return ERR_INVAL;
-    if (hub->stats.subscribers >= hub->options.max_connections) return ERR_LIMIT;
+    if (id_length == 0 || id_length > LIMIT_EVLOG_KEY_BYTES)
+        return ERR_INVAL;
+    if (hub->stats.subscribers >= hub->options.max_connections)
+        return ERR_LIMIT;
     struct hub_user *user = map_get(&hub->users, user_id, id_length);
-    if (user != NULL && user->attached >= hub->options.max_connections_per_user) return ERR_BUSY;
+    if (user != NULL && user->attached >= hub->options.max_connections_per_user)
+        return ERR_BUSY;
     const struct hub_source *source = &hub->options.source;
     int rc = source->last_sequence(source->arg, user_id, last_out);
-    if (rc != 0) return rc;
-    if (since > *last_out) return ERR_RANGE;
+    if (rc != 0)
+        return rc;
+    if (since > *last_out)
+        return ERR_RANGE;
     *user_out = user;
     return 0;
 }
@@ -568,9 +616,11 @@ int hub_attach(struct hub *hub, const char *user_id, int64_t since,
     struct hub_user *user = NULL;
     int64_t last = 0;
     int rc = hub_attach_check(hub, user_id, since, &user, &last);
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
     struct hub_subscriber *subscriber = mem_calloc(1, sizeof *subscriber);
-    if (subscriber == NULL) return ERR_NOMEM;
+    if (subscriber == NULL)
+        return ERR_NOMEM;
     if (user == NULL && (rc = hub_user_add(hub, user_id, strlen(user_id), &user)) != 0) {
         mem_free(subscriber);
         return rc;
@@ -580,10 +630,13 @@ int hub_attach(struct hub *hub, const char *user_id, int64_t since,
     subscriber->arg = arg;
     subscriber->sent = since < 0 ? last : since;
     subscriber->user_prev = user->tail;
-    if (user->tail != NULL) user->tail->user_next = subscriber;
-    else user->head = subscriber;
+    if (user->tail != NULL)
+        user->tail->user_next = subscriber;
+    else
+        user->head = subscriber;
     user->tail = subscriber;
-    if (user->attached++ == 0) hub->stats.users++;
+    if (user->attached++ == 0)
+        hub->stats.users++;
     hub->stats.subscribers++;
     *out = subscriber;
     hub_enter(hub, now_ms);
@@ -597,27 +650,34 @@ int hub_attach(struct hub *hub, const char *user_id, int64_t since,
 
 void hub_detach(struct hub_subscriber *subscriber) {
     CHECK(subscriber != NULL);
-    if (subscriber->flags & HUB_FLAG_DETACHED) return; /* parked in the graveyard */
+    if (subscriber->flags & HUB_FLAG_DETACHED)
+        return; /* parked in the graveyard */
     struct hub_user *user = subscriber->user;
     struct hub *hub = user->hub;
     subscriber->flags |= HUB_FLAG_DETACHED;
     CHECK(user->attached > 0 && hub->stats.subscribers > 0);
-    if (--user->attached == 0) hub->stats.users--;
+    if (--user->attached == 0)
+        hub->stats.users--;
     hub->stats.subscribers--;
     hub_queue_push(hub, subscriber, HUB_QUEUE_GRAVEYARD);
-    if (hub->depth == 0) hub_reap(hub);
+    if (hub->depth == 0)
+        hub_reap(hub);
 }
 
 int hub_resume(struct hub_subscriber *subscriber, int64_t since, uint64_t now_ms) {
     CHECK(subscriber != NULL);
-    if (!hub_usable(subscriber)) return ERR_CLOSED;
-    if (since < 0) return ERR_INVAL;
+    if (!hub_usable(subscriber))
+        return ERR_CLOSED;
+    if (since < 0)
+        return ERR_INVAL;
     struct hub *hub = subscriber->user->hub;
     const struct hub_source *source = &hub->options.source;
     int64_t last = 0;
     int rc = source->last_sequence(source->arg, subscriber->user->id, &last);
-    if (rc != 0) return rc;
-    if (since > last) return ERR_RANGE;
+    if (rc != 0)
+        return rc;
+    if (since > last)
+        return ERR_RANGE;
     hub_enter(hub, now_ms);
     subscriber->sent = since;
     hub_catch_up(subscriber);
@@ -628,10 +688,12 @@ int hub_resume(struct hub_subscriber *subscriber, int64_t since, uint64_t now_ms
 
 void hub_writable(struct hub_subscriber *subscriber, uint64_t now_ms) {
     CHECK(subscriber != NULL);
-    if (!hub_usable(subscriber)) return;
+    if (!hub_usable(subscriber))
+        return;
     struct hub *hub = subscriber->user->hub;
     hub_enter(hub, now_ms);
-    if (subscriber->queue == HUB_QUEUE_BLOCKED) hub_queue_unlink(hub, subscriber);
+    if (subscriber->queue == HUB_QUEUE_BLOCKED)
+        hub_queue_unlink(hub, subscriber);
     hub_want_pump(subscriber);
     hub_leave(hub);
 }
@@ -649,12 +711,14 @@ int hub_subscriber_catching_up(const struct hub_subscriber *subscriber) {
 size_t hub_send_user(struct hub *hub, const char *user_id, const char *text, size_t length) {
     CHECK(hub != NULL && user_id != NULL && text != NULL);
     struct hub_user *user = map_get(&hub->users, user_id, strlen(user_id));
-    if (user == NULL) return 0;
+    if (user == NULL)
+        return 0;
     size_t taken = 0;
     hub_enter(hub, hub->now_ms);
     for (struct hub_subscriber *subscriber = user->head; subscriber != NULL;
          subscriber = subscriber->user_next) {
-        if (!hub_usable(subscriber)) continue;
+        if (!hub_usable(subscriber))
+            continue;
         int rc = subscriber->ops->send(subscriber->arg, text, length);
         if (rc == 0) {
             taken++;
@@ -670,7 +734,8 @@ size_t hub_send_user(struct hub *hub, const char *user_id, const char *text, siz
 void hub_tick(struct hub *hub, uint64_t now_ms) {
     CHECK(hub != NULL);
     uint64_t timeout_ms = hub->options.stall_timeout_ms;
-    if (timeout_ms == 0) return;
+    if (timeout_ms == 0)
+        return;
     hub_enter(hub, now_ms);
     /* The blocked queue is in blocking order: only its head can be due.
      * Each pass removes the head, so the loop is bounded by its length. */

@@ -96,7 +96,8 @@ struct hub;
 struct hub_subscriber;
 
 int hub_open(struct hub **out, const struct hub_options *options);
-/* Detaches (without closing) every subscriber and frees the hub. */
+/* Detaches (without closing) every subscriber and frees the hub. Not from
+ * inside a subscriber's op. */
 void hub_close(struct hub *hub);
 
 /* Reads the log from the hub's position up to `applied_end` (exclusive, the

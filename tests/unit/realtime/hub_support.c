@@ -67,7 +67,8 @@ int64_t fake_source_build(struct fake_source *source, int user) {
 
 static struct fake_user *fake_source_user(struct fake_source *source, const char *user_id) {
     for (int user = 0; user < FAKE_USERS; user++) {
-        if (strcmp(source->users[user].id, user_id) == 0) return &source->users[user];
+        if (strcmp(source->users[user].id, user_id) == 0)
+            return &source->users[user];
     }
     return NULL;
 }
@@ -76,9 +77,11 @@ static int fake_source_read(void *arg, const char *user_id, int64_t after, size_
                             hub_event_each each, void *each_arg) {
     struct fake_source *source = arg;
     source->reads++;
-    if (source->fail_read != 0) return source->fail_read;
+    if (source->fail_read != 0)
+        return source->fail_read;
     struct fake_user *owner = fake_source_user(source, user_id);
-    if (owner == NULL) return 0;
+    if (owner == NULL)
+        return 0;
     int passed = 0;
     for (int64_t sequence = after + 1; sequence <= owner->visible && (size_t)passed < limit;
          sequence++) {
@@ -91,7 +94,8 @@ static int fake_source_read(void *arg, const char *user_id, int64_t after, size_
 
 static int fake_source_last(void *arg, const char *user_id, int64_t *out) {
     struct fake_source *source = arg;
-    if (source->fail_last != 0) return source->fail_last;
+    if (source->fail_last != 0)
+        return source->fail_last;
     struct fake_user *owner = fake_source_user(source, user_id);
     *out = owner != NULL ? owner->visible : 0;
     return 0;
@@ -124,17 +128,17 @@ static void fake_sub_event(struct fake_sub *sub, const char *text, size_t length
                sequence == sub->expect_next && sequence >= 1 && sequence <= owner->count;
     if (good) {
         size_t event_length = owner->lengths[sequence - 1];
-        good = length == sizeof FAKE_PREFIX - 1 + event_length + 1 &&
-               memcmp(text + sizeof FAKE_PREFIX - 1, owner->events[sequence - 1], event_length) ==
-                   0 &&
-               text[length - 1] == '}';
+        good =
+            length == sizeof FAKE_PREFIX - 1 + event_length + 1 &&
+            memcmp(text + sizeof FAKE_PREFIX - 1, owner->events[sequence - 1], event_length) == 0 &&
+            text[length - 1] == '}';
     }
     yyjson_doc_free(doc);
     if (!good) {
         if (sub->errors == 0) {
             fprintf(stderr, "    fake_sub user %d: expected %lld, got %lld (%.*s)\n", sub->user,
-                    (long long)sub->expect_next, (long long)sequence, (int)(length > 80 ? 80 : length),
-                    text);
+                    (long long)sub->expect_next, (long long)sequence,
+                    (int)(length > 80 ? 80 : length), text);
         }
         sub->errors++;
     }
@@ -146,8 +150,10 @@ static int fake_sub_refuses(struct fake_sub *sub) {
         sub->refuse_next--;
         return 1;
     }
-    if (sub->capacity != 0 && sub->queued >= sub->capacity) return 1;
-    if (sub->refuse_mask != 0 && (fake_prng_next(sub->prng) & sub->refuse_mask) == 0) return 1;
+    if (sub->capacity != 0 && sub->queued >= sub->capacity)
+        return 1;
+    if (sub->refuse_mask != 0 && (fake_prng_next(sub->prng) & sub->refuse_mask) == 0)
+        return 1;
     return 0;
 }
 
@@ -160,10 +166,13 @@ static int fake_sub_send(void *arg, const char *text, size_t length) {
         sub->detach_other = NULL;
         fake_sub_detach(other);
     }
-    if (sub->fail_with != 0) return sub->fail_with;
-    if (fake_sub_refuses(sub)) return ERR_AGAIN;
+    if (sub->fail_with != 0)
+        return sub->fail_with;
+    if (fake_sub_refuses(sub))
+        return ERR_AGAIN;
     sub->queued++;
-    if (length >= sizeof FAKE_PREFIX - 1 && memcmp(text, FAKE_PREFIX, sizeof FAKE_PREFIX - 1) == 0) {
+    if (length >= sizeof FAKE_PREFIX - 1 &&
+        memcmp(text, FAKE_PREFIX, sizeof FAKE_PREFIX - 1) == 0) {
         fake_sub_event(sub, text, length);
     } else {
         sub->others++;
@@ -182,7 +191,8 @@ static void fake_sub_close(void *arg, uint16_t code, const char *reason) {
     sub->closed++;
     sub->close_code = code;
     snprintf(sub->close_reason, sizeof sub->close_reason, "%s", reason);
-    if (sub->detach_on_close) fake_sub_detach(sub);
+    if (sub->detach_on_close)
+        fake_sub_detach(sub);
 }
 
 const struct hub_subscriber_ops fake_sub_ops = {fake_sub_send, fake_sub_close};
@@ -198,12 +208,14 @@ int fake_sub_attach(struct fake_sub *sub, struct hub *hub, int64_t since, uint64
     const struct fake_user *owner = &sub->source->users[sub->user];
     sub->expect_next = (since < 0 ? owner->visible : since) + 1;
     int rc = hub_attach(hub, owner->id, since, &fake_sub_ops, sub, now_ms, &sub->handle);
-    if (rc != 0) CHECK(sub->handle == NULL);
+    if (rc != 0)
+        CHECK(sub->handle == NULL);
     return rc;
 }
 
 void fake_sub_detach(struct fake_sub *sub) {
-    if (sub->handle == NULL) return;
+    if (sub->handle == NULL)
+        return;
     struct hub_subscriber *handle = sub->handle;
     sub->handle = NULL;
     hub_detach(handle);
@@ -211,7 +223,8 @@ void fake_sub_detach(struct fake_sub *sub) {
 
 void fake_sub_drain(struct fake_sub *sub, uint64_t now_ms) {
     sub->queued = 0;
-    if (sub->handle != NULL) hub_writable(sub->handle, now_ms);
+    if (sub->handle != NULL)
+        hub_writable(sub->handle, now_ms);
 }
 
 /* ---- environment ------------------------------------------------------- */
@@ -238,7 +251,8 @@ int hub_env_open(struct hub_env *env, const char *tag, int64_t segment_bytes_max
     memset(env, 0, sizeof *env);
     env->root = support_directory(tag);
     int rc = support_open(&env->log, env->root, &io, segment_bytes_max);
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
     env->source = calloc(1, sizeof *env->source);
     CHECK(env->source != NULL);
     fake_source_init(env->source);
@@ -252,7 +266,8 @@ int hub_env_open_hub(struct hub_env *env, const struct hub_options *options) {
         .max_connections_per_user = 64,
         .stall_timeout_ms = 60000,
     };
-    if (options != NULL) chosen = *options;
+    if (options != NULL)
+        chosen = *options;
     chosen.topic = env->log.topic;
     chosen.source = fake_source_hub(env->source);
     env->options = chosen;
@@ -282,7 +297,8 @@ static int hub_env_append_bytes(struct hub_env *env, const char *key, const char
     struct support_ack ack;
     memset(&ack, 0, sizeof ack);
     int64_t offset = evlog_append(env->log.topic, &record, support_on_append, &ack);
-    if (offset < 0) return (int)offset;
+    if (offset < 0)
+        return (int)offset;
     support_executor_run(&env->log.executor);
     return ack.called == 1 ? ack.status : ERR_IO;
 }

@@ -20,11 +20,11 @@
 
 /* One user's events, index i = sequence i + 1. */
 struct fake_user {
-    char id[UUID_STRING_BYTES]; /* user id (the record key) */
-    char *events[FAKE_EVENTS];  /* CloudEvent JSON (mem_alloc'd) */
+    char id[UUID_STRING_BYTES];  /* user id (the record key) */
+    char *events[FAKE_EVENTS];   /* CloudEvent JSON (mem_alloc'd) */
     size_t lengths[FAKE_EVENTS]; /* their bytes */
-    int64_t count;              /* events built */
-    int64_t visible;            /* events the source shows (applied); <= count */
+    int64_t count;               /* events built */
+    int64_t visible;             /* events the source shows (applied); <= count */
 };
 
 struct fake_source {
@@ -43,27 +43,27 @@ struct hub_source fake_source_hub(struct fake_source *source);
 /* A subscriber that checks each event message: exact bytes of the source's
  * event, its own user's, and exactly `expect_next`. */
 struct fake_sub {
-    struct hub_subscriber *handle;  /* NULL when not attached */
-    struct fake_source *source;     /* to compare messages against */
-    int user;                       /* index of its user */
-    int64_t expect_next;            /* the sequence its next event must have */
-    int64_t events;                 /* event messages received */
-    int errors;                     /* wrong bytes, wrong user, gap or duplicate */
-    int others;                     /* other messages (reminders) */
-    char last_other[128];           /* the last of them */
-    size_t queued;                  /* messages accepted since the last drain */
-    size_t capacity;                /* refuse with ERR_AGAIN at this many queued; 0 = never */
-    int refuse_next;                /* refuse this many sends regardless */
-    uint64_t refuse_mask;           /* with a PRNG: refuse when (rand & mask) == 0; 0 = never */
-    uint64_t *prng;                 /* the PRNG state for refuse_mask */
-    int fail_with;                  /* send returns this error when non-zero */
-    int closed;                     /* close calls */
-    uint16_t close_code;            /* the last close code */
-    char close_reason[128];         /* its reason */
-    int detach_on_send;             /* detach itself inside its next send */
-    int detach_on_close;            /* detach itself inside close */
-    struct fake_sub *detach_other;  /* detach this one inside the next send */
-    uint64_t sends;                 /* send calls */
+    struct hub_subscriber *handle; /* NULL when not attached */
+    struct fake_source *source;    /* to compare messages against */
+    int user;                      /* index of its user */
+    int64_t expect_next;           /* the sequence its next event must have */
+    int64_t events;                /* event messages received */
+    int errors;                    /* wrong bytes, wrong user, gap or duplicate */
+    int others;                    /* other messages (reminders) */
+    char last_other[128];          /* the last of them */
+    size_t queued;                 /* messages accepted since the last drain */
+    size_t capacity;               /* refuse with ERR_AGAIN at this many queued; 0 = never */
+    int refuse_next;               /* refuse this many sends regardless */
+    uint64_t refuse_mask;          /* with a PRNG: refuse when (rand & mask) == 0; 0 = never */
+    uint64_t *prng;                /* the PRNG state for refuse_mask */
+    int fail_with;                 /* send returns this error when non-zero */
+    int closed;                    /* close calls */
+    uint16_t close_code;           /* the last close code */
+    char close_reason[128];        /* its reason */
+    int detach_on_send;            /* detach itself inside its next send */
+    int detach_on_close;           /* detach itself inside close */
+    struct fake_sub *detach_other; /* detach this one inside the next send */
+    uint64_t sends;                /* send calls */
 };
 
 extern const struct hub_subscriber_ops fake_sub_ops;

@@ -63,6 +63,8 @@ struct ws_session {
     uint8_t frame_opcode;       /* opcode of the frame being received */
     uint8_t message_opcode;     /* first frame's opcode of the open data message, or 0xff */
     struct ws_utf8 utf8;        /* UTF-8 state of the open text message */
+    struct ws_utf8 close_utf8;  /* UTF-8 state of the reason of a close frame being received */
+    uint8_t close_offset;       /* payload bytes of that close frame seen (<= 125) */
     unsigned ended : 1;         /* on_end ran */
     unsigned closing : 1;       /* the owner started the close handshake */
     unsigned failing : 1;       /* bad input or an internal error: close sent, ending */
@@ -332,6 +334,10 @@ static void session_on_frame_start(wslay_event_context_ptr context,
     session->frame_open = 1;
     session->frame_fin = arg->fin;
     session->frame_opcode = arg->opcode;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+        session->close_offset = 0;
+        utf8_reset(&session->close_utf8);
+    }
     session->unframed_bytes -=
         (int64_t)(client_header_bytes(arg->payload_length) + arg->payload_length);
     if (session->ended || session->failing || session->closing)
@@ -374,6 +380,19 @@ static int session_append(struct ws_session *session, const uint8_t *data, size_
     return 0;
 }
 
+/* wslay 1.1.1 checks a close reason's UTF-8 from the third byte of every
+ * chunk, not of the payload, so a close frame split across reads escapes
+ * its check; this one counts from the payload's start. */
+static void session_close_reason_chunk(struct ws_session *session, const uint8_t *data,
+                                       size_t length) {
+    size_t skip = session->close_offset >= 2 ? 0 : (size_t)(2 - session->close_offset);
+    if (skip > length)
+        skip = length;
+    session->close_offset = (uint8_t)(session->close_offset + length);
+    if (utf8_step(&session->close_utf8, data + skip, length - skip) != 0)
+        session_fail(session, WS_CLOSE_INVALID_PAYLOAD, "close reason is not UTF-8");
+}
+
 static void session_on_frame_chunk(wslay_event_context_ptr context,
                                    const struct wslay_event_on_frame_recv_chunk_arg *arg,
                                    void *user_data) {
@@ -381,6 +400,10 @@ static void session_on_frame_chunk(wslay_event_context_ptr context,
     struct ws_session *session = user_data;
     if (session->ended || session->failing || session->closing)
         return;
+    if (session->frame_opcode == WSLAY_CONNECTION_CLOSE) {
+        session_close_reason_chunk(session, arg->data, arg->data_length);
+        return;
+    }
     if (session->message_opcode != WSLAY_TEXT_FRAME || arg->data_length == 0)
         return;
     if (session->frame_opcode != WSLAY_TEXT_FRAME &&
@@ -415,6 +438,11 @@ static void session_on_frame_end(wslay_event_context_ptr context, void *user_dat
     (void)context;
     struct ws_session *session = user_data;
     session->frame_open = 0;
+    if (session->frame_opcode == WSLAY_CONNECTION_CLOSE && session->close_utf8.need != 0 &&
+        !session->ended && !session->failing && !session->closing) {
+        session_fail(session, WS_CLOSE_INVALID_PAYLOAD, "close reason ends inside a character");
+        return;
+    }
     int data_frame = session->frame_opcode == WSLAY_TEXT_FRAME ||
                      session->frame_opcode == WSLAY_CONTINUATION_FRAME;
     if (!data_frame || !session->frame_fin)

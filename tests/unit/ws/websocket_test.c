@@ -581,6 +581,36 @@ TEST(ws_peer_close_is_echoed_and_ends_the_session) {
     ws_session_free(session);
 }
 
+TEST(ws_close_reason_utf8_is_checked_however_the_frame_is_split) {
+    /* Fed one byte at a time (wslay alone would check none of a close
+     * reason split like this): an invalid reason fails with 1007, a valid
+     * one is echoed. */
+    uint8_t frame[32];
+    size_t length = build_frame(frame, 1, 0, OP_CLOSE, 1, "\x03\xe8\xff\xfe", 4);
+    struct ws_session *session = open_session();
+    for (size_t index = 0; index < length; index++)
+        ws_session_feed(session, frame + index, 1, 1000);
+    EXPECT(failed_with(session, WS_CLOSE_INVALID_PAYLOAD));
+    ws_session_free(session);
+
+    length = build_frame(frame, 1, 0, OP_CLOSE, 1, "\x03\xe8ok\xe2\x82", 6);
+    session = open_session();
+    for (size_t index = 0; index < length; index++)
+        ws_session_feed(session, frame + index, 1, 1000);
+    EXPECT(failed_with(session, WS_CLOSE_INVALID_PAYLOAD));
+    ws_session_free(session);
+
+    length = build_frame(frame, 1, 0, OP_CLOSE, 1, "\x03\xe8" "a\xc3\xa9", 5);
+    session = open_session();
+    for (size_t index = 0; index < length; index++)
+        ws_session_feed(session, frame + index, 1, 1000);
+    struct server_frame echo;
+    EXPECT(next_frame(&echo) && frame_close_code(&echo) == 1000 && echo.length == 5);
+    EXPECT(memcmp(echo.payload + 2, "a\xc3\xa9", 3) == 0);
+    EXPECT(fake.ends == 1 && fake.end_code == 1000);
+    ws_session_free(session);
+}
+
 TEST(ws_server_close_waits_for_the_peer_answer) {
     /* ws_session_close sends code and reason, refuses further sends, keeps
      * reading (data is dropped), and ends with its own code once the

@@ -40,6 +40,7 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/admin/users", api_admin_users},
     {"GET", "/api/v1/admin/consumers", api_admin_consumers},
     {"GET", "/api/v1/openapi.json", api_openapi},
+    {"GET", "/api/v1/ws", api_ws},
 };
 const size_t api_route_count = sizeof api_routes / sizeof api_routes[0];
 

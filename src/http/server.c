@@ -892,6 +892,18 @@ void http_tunnel_close(void *transport, int graceful) {
         conn_close(conn);
         return;
     }
-    if (conn->write_bytes_queued == 0) conn_linger(conn);
-    else conn->close_after_write = 1;
+    if (conn->write_bytes_queued == 0) {
+        conn_linger(conn);
+        return;
+    }
+    /* A peer that stopped reading would keep the queue (and the socket) forever:
+     * it gets HTTP_LINGER_MS to take what is queued, then the socket is closed. */
+    conn->close_after_write = 1;
+    conn_pause_reading(conn);
+    conn->phase = HTTP_PHASE_WRITING;
+    conn->deadline_ms = uv_now(conn->server->loop) + HTTP_LINGER_MS;
+    if (!uv_is_active((uv_handle_t *)&conn->timer) || conn->timer_due_ms > conn->deadline_ms) {
+        conn->timer_due_ms = conn->deadline_ms;
+        uv_timer_start(&conn->timer, conn_on_timer, HTTP_LINGER_MS, 0);
+    }
 }

@@ -17,6 +17,7 @@
 #include "../http/server.h"
 #include "../net/notify.h"
 #include "../net/tls.h"
+#include "../realtime/hub.h"
 #include "../store/db.h"
 #include "../tasks/projection.h"
 #include "../tasks/query.h"
@@ -29,6 +30,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,9 @@ struct server {
     int api_ready;                   /* api_init succeeded */
     uv_timer_t sweep_timer;          /* audit retention and idempotency-key sweep */
     int sweep_timer_started;         /* sweep_timer is initialised */
+    struct hub *hub;                 /* realtime fan-out to WebSockets */
+    uv_timer_t hub_timer;            /* hub_tick once a second (stalled clients) */
+    int hub_timer_started;           /* hub_timer is initialised */
     struct route routes[SERVER_ROUTES_MAX]; /* server routes, then api_routes */
     size_t route_count;              /* entries used */
 };
@@ -158,6 +163,34 @@ static int server_metrics_evlog(const struct server *server, struct buf *body) {
     return rc;
 }
 
+static int server_metrics_hub(const struct server *server, struct buf *body) {
+    const struct hub_stats *stats = hub_stats(server->hub);
+    return buf_printf(
+        body,
+        "# HELP docket_ws_connections WebSocket connections subscribed now.\n"
+        "# TYPE docket_ws_connections gauge\ndocket_ws_connections %llu\n"
+        "# HELP docket_ws_tunnels_open Connections that switched to WebSocket, open now.\n"
+        "# TYPE docket_ws_tunnels_open gauge\ndocket_ws_tunnels_open %llu\n"
+        "# HELP docket_ws_handshakes_refused_total WebSocket upgrades answered with an error.\n"
+        "# TYPE docket_ws_handshakes_refused_total counter\n"
+        "docket_ws_handshakes_refused_total %llu\n"
+        "# HELP docket_ws_events_total Events the realtime consumer read from the log.\n"
+        "# TYPE docket_ws_events_total counter\ndocket_ws_events_total %llu\n"
+        "# HELP docket_ws_messages_sent_total Messages queued to WebSocket clients.\n"
+        "# TYPE docket_ws_messages_sent_total counter\ndocket_ws_messages_sent_total %llu\n"
+        "# HELP docket_ws_catchups_total Switches to catch-up (resume or a full send queue).\n"
+        "# TYPE docket_ws_catchups_total counter\ndocket_ws_catchups_total %llu\n"
+        "# HELP docket_ws_catchup_events_total Events sent from the database in catch-up.\n"
+        "# TYPE docket_ws_catchup_events_total counter\ndocket_ws_catchup_events_total %llu\n"
+        "# HELP docket_ws_stalls_closed_total Clients closed with 4008 for not reading.\n"
+        "# TYPE docket_ws_stalls_closed_total counter\ndocket_ws_stalls_closed_total %llu\n",
+        (unsigned long long)stats->subscribers, (unsigned long long)server->http.stats.tunnels_open,
+        (unsigned long long)server->api.ws_handshakes_refused,
+        (unsigned long long)stats->events_applied, (unsigned long long)stats->messages_sent,
+        (unsigned long long)stats->catchups_started,
+        (unsigned long long)stats->catchup_events_read, (unsigned long long)stats->stalls_closed);
+}
+
 /* Prometheus text exposition (format 0.0.4) of the process's counters. */
 static enum exchange_status server_metrics(struct exchange *exchange) {
     struct server *server = exchange->context;
@@ -210,6 +243,7 @@ static enum exchange_status server_metrics(struct exchange *exchange) {
                         (long long)projection_offset(server->projection),
                         (unsigned long long)server->api.logins_throttled);
     }
+    if (rc == 0 && server->hub != NULL) rc = server_metrics_hub(server, body);
     if (rc != 0) {
         response_problem(response, 503, "Out of memory.", NULL, 0);
         return EXCHANGE_DONE;
@@ -279,6 +313,7 @@ static void server_on_http_closed(struct http_server *http) {
     uv_close((uv_handle_t *)&server->signal_interrupt, NULL);
     if (server->evlog_timer_started) uv_close((uv_handle_t *)&server->evlog_timer, NULL);
     if (server->sweep_timer_started) uv_close((uv_handle_t *)&server->sweep_timer, NULL);
+    if (server->hub_timer_started) uv_close((uv_handle_t *)&server->hub_timer, NULL);
     LOG_INFO("server", "stopped", "requests=%llu",
              (unsigned long long)http->stats.requests_total);
 }
@@ -373,9 +408,67 @@ static void server_on_sweep(uv_timer_t *timer) {
     int rc = evlog_consumer_commit(server->events, "projection",
                                    projection_offset(server->projection));
     if (rc != 0) LOG_WARN("server", "cannot record the projection's offset", "error=%s", err_name(rc));
+    if (server->hub != NULL) {
+        rc = evlog_consumer_commit(server->events, "realtime", hub_offset(server->hub));
+        if (rc != 0) LOG_WARN("server", "cannot record the realtime offset", "error=%s", err_name(rc));
+    }
     int64_t deleted = service_sweep(server->service, audit_before, keys_before);
     if (deleted > 0) LOG_INFO("server", "swept", "rows=%lld", (long long)deleted);
     if (deleted < 0) LOG_WARN("server", "sweep failed", "error=%s", err_name((int)deleted));
+}
+
+/* ---- Realtime ---------------------------------------------------------- */
+
+static int server_hub_read(void *arg, const char *user_id, int64_t after, size_t limit,
+                           hub_event_each each, void *each_arg) {
+    struct server *server = arg;
+    return query_events_each(server->db, user_id, after, limit, each, each_arg);
+}
+
+static int server_hub_last_sequence(void *arg, const char *user_id, int64_t *out) {
+    struct server *server = arg;
+    struct user_record user;
+    int rc = query_user_by_id(server->db, user_id, &user);
+    *out = rc == 0 ? user.last_sequence : 0;
+    return rc == ERR_NOTFOUND ? 0 : rc;
+}
+
+static void server_on_applied(void *arg, int64_t applied_end) {
+    struct server *server = arg;
+    int rc = hub_advance(server->hub, applied_end, uv_now(server->loop));
+    if (rc != 0) LOG_WARN("server", "realtime fan-out failed", "error=%s", err_name(rc));
+}
+
+static void server_on_hub_timer(uv_timer_t *timer) {
+    struct server *server = timer->data;
+    hub_tick(server->hub, uv_now(server->loop));
+}
+
+/* The hub starts where the projection is: sockets opened from now on get
+ * later events live and earlier ones by catch-up from the database. */
+static int server_open_hub(struct server *server) {
+    const struct config *config = server->config;
+    struct hub_options options = {
+        .topic = server->events,
+        .source = {server_hub_read, server_hub_last_sequence, server},
+        .max_connections = (size_t)config->ws_max_connections,
+        .max_connections_per_user = (size_t)config->ws_max_connections_per_user,
+        .stall_timeout_ms = (uint64_t)config->ws_stall_timeout_ms,
+        .start_offset = projection_offset(server->projection),
+    };
+    int rc = hub_open(&server->hub, &options);
+    if (rc != 0) {
+        LOG_ERROR("server", "cannot start realtime sync", "error=%s", err_name(rc));
+        return rc;
+    }
+    service_set_applied_hook(server->service, server_on_applied, server);
+    server->api.hub = server->hub;
+    uv_timer_init(server->loop, &server->hub_timer);
+    server->hub_timer.data = server;
+    server->hub_timer_started = 1;
+    uv_timer_start(&server->hub_timer, server_on_hub_timer, 1000, 1000);
+    uv_unref((uv_handle_t *)&server->hub_timer);
+    return 0;
 }
 
 /* The database, the projection (caught up with the log before anything is
@@ -422,6 +515,8 @@ static int server_open_domain(struct server *server) {
                   server->evlog);
     if (rc != 0) return rc;
     server->api_ready = 1;
+    rc = server_open_hub(server);
+    if (rc != 0) return rc;
     const struct asset *openapi = assets_find("/openapi.json", 13);
     if (openapi != NULL) {
         server->api.openapi = (const char *)openapi->data;
@@ -481,6 +576,18 @@ static int server_listen(struct server *server) {
     return 0;
 }
 
+/* Every connection is a descriptor, and the soft limit is often 1,024 while
+ * the hard one is far higher: take what the hard limit allows, and say when
+ * max_connections cannot be reached. */
+static void server_raise_file_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    }
+}
+
 int server_run(const struct config *config) {
     struct server *server = mem_calloc(1, sizeof *server);
     if (server == NULL) return ERR_NOMEM;
@@ -493,6 +600,7 @@ int server_run(const struct config *config) {
      * threads keep one of each free whatever the others do. An operator's
      * own setting wins. */
     setenv("UV_THREADPOOL_SIZE", "6", 0);
+    server_raise_file_limit();
     char quoted[600];
     struct sockaddr_storage address;
     int rc = http_server_parse_address(config->listen, &address);
@@ -530,10 +638,12 @@ int server_run(const struct config *config) {
 done:
     if (rc != 0 && server->evlog_timer_started) uv_close((uv_handle_t *)&server->evlog_timer, NULL);
     if (rc != 0 && server->sweep_timer_started) uv_close((uv_handle_t *)&server->sweep_timer, NULL);
+    if (rc != 0 && server->hub_timer_started) uv_close((uv_handle_t *)&server->hub_timer, NULL);
     if (rc != 0) uv_run(server->loop, UV_RUN_NOWAIT); /* let failed handles close */
     if (server->evlog != NULL) {
         uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
     }
+    if (server->hub != NULL) hub_close(server->hub);
     service_close(server->service);
     if (server->api_ready) api_free(&server->api);
     projection_close(server->projection);

@@ -19,7 +19,10 @@ SETTINGS = ["listen", "data_dir", "log_level", "tls_cert", "tls_key", "max_conne
             "shutdown_grace_ms", "auth.jwt_secret_file", "auth.token_ttl_s", "auth.leeway_s",
             "auth.issuer", "auth.audience", "auth.external_issuer", "auth.external_audience",
             "auth.external_secret_file", "auth.password_iterations", "auth.signup",
-            "audit.retention_days"]
+            "audit.retention_days", "ws.allowed_origins", "ws.max_connections",
+            "ws.max_connections_per_user", "ws.max_message_bytes", "ws.messages_per_second",
+            "ws.ping_interval_ms", "ws.pong_timeout_ms", "ws.send_queue_bytes",
+            "ws.stall_timeout_ms"]
 FLAGS = ["--config", "--listen", "--data-dir", "--log-level", "--tls-cert", "--tls-key",
          "--max-connections", "--http-max-body-bytes", "--http-header-timeout-ms",
          "--http-body-timeout-ms", "--http-idle-timeout-ms", "--evlog-segment-bytes",
@@ -27,7 +30,10 @@ FLAGS = ["--config", "--listen", "--data-dir", "--log-level", "--tls-cert", "--t
          "--evlog-repair", "--shutdown-grace-ms", "--auth-jwt-secret-file", "--auth-token-ttl-s",
          "--auth-leeway-s", "--auth-issuer", "--auth-audience", "--auth-external-issuer",
          "--auth-external-audience", "--auth-external-secret-file",
-         "--auth-password-iterations", "--auth-signup", "--audit-retention-days"]
+         "--auth-password-iterations", "--auth-signup", "--audit-retention-days",
+         "--ws-allowed-origins", "--ws-max-connections", "--ws-max-connections-per-user",
+         "--ws-max-message-bytes", "--ws-messages-per-second", "--ws-ping-interval-ms",
+         "--ws-pong-timeout-ms", "--ws-send-queue-bytes", "--ws-stall-timeout-ms"]
 
 
 def effective(result):
@@ -155,7 +161,10 @@ def test_defaults():
         "auth.leeway_s": 60, "auth.issuer": "docket", "auth.audience": "docket",
         "auth.external_issuer": "", "auth.external_audience": "",
         "auth.external_secret_file": "", "auth.password_iterations": 600000, "auth.signup": 1,
-        "audit.retention_days": 90,
+        "audit.retention_days": 90, "ws.allowed_origins": "", "ws.max_connections": 10000,
+        "ws.max_connections_per_user": 64, "ws.max_message_bytes": 65536,
+        "ws.messages_per_second": 50, "ws.ping_interval_ms": 30000, "ws.pong_timeout_ms": 15000,
+        "ws.send_queue_bytes": 262144, "ws.stall_timeout_ms": 60000,
     }
 
 

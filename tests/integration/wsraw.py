@@ -444,7 +444,7 @@ def lib_connect(base_url, token, since=None, via="header", timeout=10.0, **kw):
         query_token = token
     options = dict(additional_headers=headers, subprotocols=subprotocols, compression=None,
                    proxy=None, open_timeout=timeout, ping_interval=None,
-                   close_timeout=timeout, max_size=8 * 1024 * 1024)
+                   close_timeout=timeout, max_size=8 * 1024 * 1024, legacy=True)
     options.update(kw)
     return ws_connect(ws_url(base_url, since, query_token), **options)
 

@@ -564,5 +564,6 @@ def test_server_keeps_serving_after_all_of_them(api_server, port, user):
             assert message["event"]["subject"] == created["id"], message
     response = user.api.get("/healthz")
     assert response.status_code == 200
-    for name in ("docket_ws_connections", "docket_ws_messages_sent_total"):
+    for name in ("docket_ws_connections", "docket_ws_messages_sent_total",
+                 "docket_ws_catchups_total", "docket_ws_stalls_closed_total"):
         assert name in user.api.get("/metrics").text, name

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from api import (API, Api, ApiServer, check_envelope, claims_for, events_since, forge,
                  server_fixture, signup, wait_for)
 from conftest import SANITIZED, scaled
+from httpio import assert_problem
 import wsraw
 from wsraw import OP_CLOSE, OP_PING, Stream, lib_connect, lib_recv_json
 
@@ -378,6 +379,31 @@ def test_connection_limits(own_server):
         for ws in (a1, a2, b1):
             if ws is not None:
                 ws.close()
+
+
+def test_max_connections_counts_websockets(own_server):
+    """--max-connections counts upgraded WebSockets: with 3 of them open a new
+    TCP connection is answered 503, and closing one frees its slot."""
+    server = own_server("--max-connections", 3)
+    user = signup(server, "counted")
+    port = server.process.port
+    held = [wsraw.open_ws(port, user.token) for _ in range(3)]
+    try:
+        for ws in held:
+            assert ws.ping_pong() == []
+        with server.process.connect() as extra:
+            assert_problem(extra.read_response(), 503)
+        held[0].send_close(1000)
+        held[0].wait_eof(timeout=scaled(3))
+
+        def served():
+            with server.process.connect() as conn:
+                conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                return conn.read_response().status == 200
+        assert wait_for(served, timeout=3, interval=0.05)
+    finally:
+        for ws in held:
+            ws.close()
 
 
 def test_dead_peer_dropped_and_keepalive(own_server):

@@ -498,6 +498,9 @@ enum exchange_status api_ws(struct exchange *exchange) {
     if (api_query_parse(exchange, &query, allowed) != 0) return ws_refuse(api);
     int64_t since = ws_since(exchange, &query);
     if (since == -2) return ws_refuse(api);
+    int repeated = 0;
+    api_query_get(exchange, &query, "token", &repeated); /* a repeated token is a 400 */
+    if (repeated) return ws_refuse(api);
     char token[API_TOKEN_CACHE_BYTES * 4];
     char protocol[sizeof token + 8];
     if (ws_find_token(exchange, &query, token, sizeof token, protocol, sizeof protocol) != 0) {

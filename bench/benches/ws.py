@@ -764,13 +764,13 @@ def _print_fanout(a, fan):
             rows.append([side, fmt(lv["clients"]), f"{lv['rate']:g}", fmt(s["ack_to_delivery_p50_ms"], 3),
                          fmt(s["ack_to_delivery_p99_ms"], 3), fmt(s["ack_to_delivery_max_ms_worst"], 2),
                          fmt(s["start_to_delivery_p50_ms"], 3), fmt(s["start_to_delivery_p99_ms"], 3),
-                         fmt(s["write_p50_ms"], 3), f"{s['delivered']:,}/{s['expected']:,}",
+                         fmt(s["write_p50_ms"], 3), fmt(s["write_p99_ms"], 3), f"{s['delivered']:,}/{s['expected']:,}",
                          fmt(s["delivered_ratio"], 4), fmt(s["server_cpu_s_per_1k_deliveries"], 3),
                          fmt(s["mean_message_bytes"], 0), f"{fmt((s['client_cpu_util'] or 0) * 100, 0)}%",
                          s["write_errors"] + s["duplicates"] + s["seq_errors"] + s["misrouted"]])
     print("\nFan-out (medians over rounds; latencies in ms; ack = the write's HTTP answer received):")
     report.table(["side", "clients", "writes/s", "ack->dlv p50", "p99", "max", "start->dlv p50", "p99",
-                  "write p50", "delivered", "ratio", "cpu-s/1k dlv", "msg B", "client cpu", "errors"], rows)
+                  "write p50", "p99", "delivered", "ratio", "cpu-s/1k dlv", "msg B", "client cpu", "errors"], rows)
     rrows = []
     for key, lv in fan.items():
         r = lv.get("ratios")

@@ -233,7 +233,7 @@ static int ws_hub_send(void *arg, const char *text, size_t length) {
 
 static void ws_hub_close(void *arg, uint16_t code, const char *reason) {
     struct api_ws_conn *conn = arg;
-    ws_session_close(conn->session, code, reason);
+    ws_session_close(conn->session, code, reason, http_tunnel_now(conn->transport));
 }
 
 static const struct hub_subscriber_ops ws_hub_ops = {ws_hub_send, ws_hub_close};
@@ -276,12 +276,15 @@ static void ws_conn_attach(struct api_ws_conn *conn) {
     if (rc == 0) return;
     conn->subscriber = NULL;
     if (rc == ERR_LIMIT) {
-        ws_session_close(conn->session, WS_CLOSE_TRY_AGAIN, "the server's connection limit");
+        ws_session_close(conn->session, WS_CLOSE_TRY_AGAIN, "the server's connection limit",
+                         http_tunnel_now(conn->transport));
     } else if (rc == ERR_BUSY) {
-        ws_session_close(conn->session, WS_CLOSE_POLICY, "too many connections for this user");
+        ws_session_close(conn->session, WS_CLOSE_POLICY, "too many connections for this user",
+                         http_tunnel_now(conn->transport));
     } else {
         LOG_WARN("ws", "attach failed", "error=%s", err_name(rc));
-        ws_session_close(conn->session, WS_CLOSE_INTERNAL, "could not subscribe");
+        ws_session_close(conn->session, WS_CLOSE_INTERNAL, "could not subscribe",
+                         http_tunnel_now(conn->transport));
     }
 }
 
@@ -304,7 +307,7 @@ static void ws_on_resume(struct api_ws_conn *conn, yyjson_val *root) {
         ws_send_error(conn, "since_ahead", "since is past your last sequence; continuing live",
                       "since", ws_last_sequence(conn));
     } else if (rc != 0) {
-        ws_session_close(conn->session, WS_CLOSE_INTERNAL, "resume failed");
+        ws_session_close(conn->session, WS_CLOSE_INTERNAL, "resume failed", 0);
     }
 }
 
@@ -385,7 +388,7 @@ static void ws_tunnel_deadline(void *arg) {
     if (conn->expiry_due_ms != 0 && now >= conn->expiry_due_ms) {
         conn->expiry_due_ms = 0;
         ws_session_close(conn->session, WS_CLOSE_TOKEN_EXPIRED,
-                         "token expired; reconnect with a fresh token");
+                         "token expired; reconnect with a fresh token", now);
     }
     ws_session_on_deadline(conn->session, now);
     if (!ws_session_ended(conn->session)) ws_conn_apply_deadline(conn);
@@ -393,7 +396,8 @@ static void ws_tunnel_deadline(void *arg) {
 
 static void ws_tunnel_shutdown(void *arg) {
     struct api_ws_conn *conn = arg;
-    ws_session_close(conn->session, WS_CLOSE_GOING_AWAY, "server shutting down");
+    ws_session_close(conn->session, WS_CLOSE_GOING_AWAY, "server shutting down",
+                     http_tunnel_now(conn->transport));
 }
 
 static void ws_tunnel_closed(void *arg) {

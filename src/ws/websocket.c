@@ -658,12 +658,15 @@ static size_t close_reason_length(const char *reason) {
     return length;
 }
 
-void ws_session_close(struct ws_session *session, uint16_t code, const char *reason) {
+void ws_session_close(struct ws_session *session, uint16_t code, const char *reason,
+                      uint64_t now_ms) {
     CHECK(session != NULL);
     CHECK((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
           (code >= 3000 && code <= 4999));
     if (session->ended || session->closing || session->failing)
         return;
+    if (now_ms > session->now_ms)
+        session->now_ms = now_ms;
     session->closing = 1;
     session->close_code = code;
     session->close_deadline_ms = session->now_ms + WS_CLOSE_WAIT_MS;

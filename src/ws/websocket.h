@@ -161,9 +161,14 @@ int ws_session_send_text(struct ws_session *session, const char *data, size_t le
 
 /* Starts the close handshake with `code` (one a close frame may carry: 1000-
  * 1003, 1007-1014, 3000-4999) and a reason (may be NULL; truncated to
- * WS_CLOSE_REASON_BYTES at a character boundary). Idempotent: only the first
- * call sends; it does nothing once the session is failing or ended. */
-void ws_session_close(struct ws_session *session, uint16_t code, const char *reason);
+ * WS_CLOSE_REASON_BYTES at a character boundary) at loop time now_ms, from
+ * which the close wait is counted: a peer that has been silent for a while
+ * still gets its WS_CLOSE_WAIT_MS to read what is queued. A time before the
+ * session's last known one is ignored (callers inside the session's own
+ * callbacks pass 0). Idempotent: only the first call sends; it does nothing
+ * once the session is failing or ended. */
+void ws_session_close(struct ws_session *session, uint16_t code, const char *reason,
+                      uint64_t now_ms);
 
 /* The transport's queue shrank (some bytes reached the peer's socket). */
 void ws_session_on_drained(struct ws_session *session, uint64_t now_ms);

@@ -130,7 +130,7 @@ static void fuzz_on_text(void *arg, const char *text, size_t length) {
         CHECK(rc == 0 || rc == ERR_AGAIN || rc == ERR_CLOSED || rc == ERR_IO || rc == ERR_NOMEM);
     }
     if ((state.options & OPTION_CLOSE_ON_TEXT) && state.texts == 3)
-        ws_session_close(state.session, WS_CLOSE_TOKEN_EXPIRED, "token expired");
+        ws_session_close(state.session, WS_CLOSE_TOKEN_EXPIRED, "token expired", 0);
 }
 
 static void fuzz_on_writable(void *arg) {
@@ -242,7 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         offset += length;
         check_between();
         if ((state.options & OPTION_OWNER_CLOSE) && offset >= size / 2)
-            ws_session_close(state.session, WS_CLOSE_GOING_AWAY, "server shutdown");
+            ws_session_close(state.session, WS_CLOSE_GOING_AWAY, "server shutdown", now_ms);
         owner_turn(piece, &now_ms);
     }
     if (state.options & OPTION_TIME) {

@@ -81,7 +81,7 @@ static void fake_on_text(void *arg, const char *data, size_t length) {
     if (fake.reply_on_text)
         fake.reply_result = ws_session_send_text(fake.session, "ack", 3);
     if (fake.close_on_text)
-        ws_session_close(fake.session, WS_CLOSE_TOKEN_EXPIRED, "expired");
+        ws_session_close(fake.session, WS_CLOSE_TOKEN_EXPIRED, "expired", 0);
 }
 
 static void fake_on_writable(void *arg) {
@@ -616,7 +616,7 @@ TEST(ws_server_close_waits_for_the_peer_answer) {
      * reading (data is dropped), and ends with its own code once the
      * peer's close arrives. */
     struct ws_session *session = open_session();
-    ws_session_close(session, WS_CLOSE_GOING_AWAY, "server shutdown");
+    ws_session_close(session, WS_CLOSE_GOING_AWAY, "server shutdown", 1000);
     struct server_frame frame;
     EXPECT(next_frame(&frame));
     EXPECT_EQ_INT(frame_close_code(&frame), 1001);
@@ -624,7 +624,7 @@ TEST(ws_server_close_waits_for_the_peer_answer) {
     EXPECT_EQ_INT(fake.ends, 0);
     EXPECT(fake.deadline != 0 && fake.deadline <= 1000 + WS_CLOSE_WAIT_MS);
     EXPECT_EQ_INT(ws_session_send_text(session, "x", 1), ERR_CLOSED);
-    ws_session_close(session, WS_CLOSE_NORMAL, "again");
+    ws_session_close(session, WS_CLOSE_NORMAL, "again", 1000);
     EXPECT(!next_frame(&frame));
     send_text(session, "late", 1100);
     EXPECT_EQ_INT(fake.texts, 0);
@@ -635,11 +635,27 @@ TEST(ws_server_close_waits_for_the_peer_answer) {
     ws_session_free(session);
 }
 
+TEST(ws_close_wait_counts_from_the_close_not_the_last_input) {
+    /* A peer silent for a long time (a stalled reader closed with 4008) still
+     * gets the whole close wait, counted from the close, to read what is
+     * queued before the transport goes. */
+    struct ws_session *session = open_session();
+    uint64_t later = 1000 + 10 * WS_CLOSE_WAIT_MS;
+    ws_session_close(session, WS_CLOSE_RESUME, "fell behind", later);
+    ws_session_on_deadline(session, later + 1);
+    EXPECT_EQ_INT(fake.ends, 0);
+    EXPECT_EQ_INT(fake.closes, 0);
+    ws_session_on_deadline(session, later + WS_CLOSE_WAIT_MS);
+    EXPECT_EQ_INT(fake.ends, 1);
+    EXPECT_EQ_INT(fake.end_code, WS_CLOSE_RESUME);
+    ws_session_free(session);
+}
+
 TEST(ws_close_wait_times_out) {
     /* A peer that never answers our close: an early timer only re-arms,
      * the real deadline closes the transport at once with our code. */
     struct ws_session *session = open_session();
-    ws_session_close(session, WS_CLOSE_RESUME, "fell behind");
+    ws_session_close(session, WS_CLOSE_RESUME, "fell behind", 1000);
     ws_session_on_deadline(session, 1000 + WS_CLOSE_WAIT_MS - 1);
     EXPECT_EQ_INT(fake.ends, 0);
     EXPECT_EQ_INT(fake.deadline, 1000 + WS_CLOSE_WAIT_MS);
@@ -657,7 +673,7 @@ TEST(ws_close_reason_is_cut_at_a_character_boundary) {
     memset(reason, 'r', 122);
     memcpy(reason + 122, "\xc3\xa9tail", 6);
     reason[128] = '\0';
-    ws_session_close(session, WS_CLOSE_POLICY, reason);
+    ws_session_close(session, WS_CLOSE_POLICY, reason, 1000);
     struct server_frame frame;
     EXPECT(next_frame(&frame));
     EXPECT_EQ_INT(frame.length, 2 + 122);
@@ -898,7 +914,7 @@ TEST(ws_free_discards_a_session_in_any_state) {
     ws_session_feed(session, "\x81", 1, 1000);
     ws_session_free(session);
     session = open_session();
-    ws_session_close(session, WS_CLOSE_GOING_AWAY, NULL);
+    ws_session_close(session, WS_CLOSE_GOING_AWAY, NULL, 1000);
     EXPECT(ws_session_has_context(session));
     ws_session_free(session);
     ws_session_free(NULL);

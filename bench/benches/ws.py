@@ -134,12 +134,16 @@ def _newest(root):
                if f.endswith((".go", ".mod", ".sum")))
 
 
-def _go_build(ctx, what, src, cache, name, target=".", ldflags=None):
-    """go build (cached in bench/work/ while the sources are unchanged); returns a copy in the run dir."""
+def _go_build(ctx, what, src, cache, name, target=".", ldflags=None, version_check=None):
+    """go build (cached in bench/work/ while the sources are unchanged and `version_check`, an
+    (argv tail, expected substring) pair, still matches); returns a copy in the run dir."""
     go = _go()
     os.makedirs(cache, exist_ok=True)
     binary = os.path.join(cache, name)
-    if not os.access(binary, os.X_OK) or os.path.getmtime(binary) < _newest(src):
+    stale = not os.access(binary, os.X_OK) or os.path.getmtime(binary) < _newest(src)
+    if not stale and version_check:
+        stale = version_check[1] not in (env.tool_version([binary] + version_check[0]) or "")
+    if stale:
         env.log(f"==> building {what} with the machine's go")
         argv = [go, "build", "-trimpath"] + (["-ldflags", ldflags] if ldflags else []) + ["-o", binary, target]
         e = dict(os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="0")
@@ -896,7 +900,8 @@ def run(ctx):
             cf_version = _cf_version()
             ctx.cf_bin = _go_build(ctx, f"Centrifugo {cf_version} (bench/centrifugo)", CF_SRC, CF_CACHE, "centrifugo",
                                    target=CF_MODULE, ldflags=f"-X {CF_MODULE}/internal/build.Version="
-                                                             f"{cf_version.lstrip('v')}")
+                                                             f"{cf_version.lstrip('v')}",
+                                   version_check=(["version"], f"Centrifugo {cf_version}"))
             ctx.cf_secret = secrets.token_hex(32).encode()
             ctx.cf_api_key = secrets.token_hex(16)
     ctx.tools = {"docket": ctx.docket["version"], "go": env.tool_version([_go(), "version"]),

@@ -840,6 +840,20 @@ int http_tunnel_write(void *transport, const void *data, size_t length) {
     if (conn->closing || conn->close_after_write || conn->phase == HTTP_PHASE_LINGER) {
         return ERR_CLOSED;
     }
+    if (conn->tls == NULL && conn->write_bytes_queued == 0 && length > 0) {
+        /* Nothing queued: try the socket at once. Usually it takes everything and
+         * the message costs no allocation and no copy; the rest is queued. */
+        uv_buf_t direct = uv_buf_init((char *)data, (unsigned)length);
+        int taken = uv_try_write((uv_stream_t *)&conn->tcp, &direct, 1);
+        if (taken == (int)length) return 0;
+        if (taken > 0) {
+            data = (const char *)data + taken;
+            length -= (size_t)taken;
+        } else if (taken != UV_EAGAIN) {
+            conn_close(conn);
+            return ERR_IO;
+        }
+    }
     struct buf bytes;
     buf_init(&bytes, length);
     int rc = buf_append(&bytes, data, length);

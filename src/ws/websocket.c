@@ -41,6 +41,10 @@ struct ws_utf8 {
     uint8_t high; /* largest allowed next byte while need > 0 */
 };
 
+/* Bytes framed per transport write: a typical event message (about 1 KiB)
+ * and several queued behind it in one write; larger messages take several. */
+#define WS_FLUSH_BYTES (16 * 1024)
+
 struct ws_session {
     struct ws_limits limits;       /* copied from ws_session_open */
     struct ws_io io;               /* the transport */
@@ -488,9 +492,22 @@ static int session_context(struct ws_session *session) {
 
 /* Writes whatever wslay has queued. ERR_IO when the transport refused. */
 static int session_flush(struct ws_session *session) {
-    if (session->wslay == NULL || !wslay_event_want_write(session->wslay))
-        return 0;
-    return wslay_event_send(session->wslay) == 0 ? 0 : ERR_IO;
+    /* wslay_event_write frames into our buffer, so a message (header and
+     * payload) and everything queued with it reach the transport as one
+     * write: one syscall and one queue entry per flush, not two per frame. */
+    uint8_t buffer[WS_FLUSH_BYTES];
+    for (int round = 0; session->wslay != NULL && wslay_event_want_write(session->wslay);
+         round++) {
+        CHECK(round < (1 << 20));
+        ssize_t written = wslay_event_write(session->wslay, buffer, sizeof buffer);
+        if (written < 0)
+            return ERR_IO;
+        if (written == 0)
+            break;
+        if (session->io.write(session->io.io_arg, buffer, (size_t)written) != 0)
+            return ERR_IO;
+    }
+    return 0;
 }
 
 /* The earliest thing the session waits for, 0 for nothing. */

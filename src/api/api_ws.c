@@ -50,16 +50,18 @@ struct api_ws_conn {
 
 /* ---- Handshake checks ----------------------------------------------------------- */
 
-/* 1 when a comma-separated header value lists `token` (case-insensitive),
- * in any of the header's lines. */
-static int ws_header_has_token(const struct request *request, const char *name,
-                               const char *token) {
-    size_t token_length = strlen(token);
+/* Walks the elements of every line of a comma-separated header (RFC 9110
+ * 5.6.1), whitespace trimmed: `each` gets each element and returns 1 to
+ * stop. Returns 1 when `each` stopped the walk. */
+typedef int (*ws_element_fn)(void *arg, const char *element, size_t length);
+
+static int ws_header_elements(const struct request *request, const char *name,
+                              ws_element_fn each, void *arg) {
+    size_t name_length = strlen(name);
     for (uint32_t index = 0; index < request->header_count; index++) {
         const struct request_header *header = &request->headers[index];
-        const char *header_name = request->head.data + header->name_offset;
-        if (header->name_length != strlen(name) ||
-            strncasecmp(header_name, name, header->name_length) != 0) {
+        if (header->name_length != name_length ||
+            strncasecmp(request->head.data + header->name_offset, name, name_length) != 0) {
             continue;
         }
         const char *cursor = request->head.data + header->value_offset;
@@ -70,11 +72,43 @@ static int ws_header_has_token(const struct request *request, const char *name,
             while (cursor < end && *cursor != ',') cursor++;
             const char *last = cursor;
             while (last > start && (last[-1] == ' ' || last[-1] == '\t')) last--;
-            if ((size_t)(last - start) == token_length &&
-                strncasecmp(start, token, token_length) == 0) {
-                return 1;
-            }
+            if (last > start && each(arg, start, (size_t)(last - start))) return 1;
         }
+    }
+    return 0;
+}
+
+static int ws_element_equals(void *arg, const char *element, size_t length) {
+    const char *token = arg;
+    return strlen(token) == length && strncasecmp(element, token, length) == 0;
+}
+
+/* 1 when a comma-separated header lists `token` (case-insensitive). */
+static int ws_header_has_token(const struct request *request, const char *name,
+                               const char *token) {
+    return ws_header_elements(request, name, ws_element_equals, (void *)token);
+}
+
+/* What ws_subprotocol_token looks for in Sec-WebSocket-Protocol. */
+struct ws_subprotocols {
+    char *token;       /* receives the JWT of the first "bearer.<JWT>" */
+    size_t token_size; /* bytes of token */
+    char *entry;       /* receives that whole entry */
+    size_t entry_size; /* bytes of entry */
+    int found;         /* a bearer.<JWT> entry was copied */
+    int plain;         /* "bearer" itself was offered */
+};
+
+static int ws_element_bearer(void *arg, const char *element, size_t length) {
+    struct ws_subprotocols *wanted = arg;
+    if (length == 6 && memcmp(element, "bearer", 6) == 0) wanted->plain = 1;
+    if (!wanted->found && length > 7 && memcmp(element, "bearer.", 7) == 0 &&
+        length < wanted->entry_size && length - 7 < wanted->token_size) {
+        memcpy(wanted->entry, element, length);
+        wanted->entry[length] = '\0';
+        memcpy(wanted->token, element + 7, length - 7);
+        wanted->token[length - 7] = '\0';
+        wanted->found = 1;
     }
     return 0;
 }
@@ -84,34 +118,10 @@ static int ws_header_has_token(const struct request *request, const char *name,
  * itself was offered too. 1 when found. */
 static int ws_subprotocol_token(const struct request *request, char *token, size_t token_size,
                                 char *entry, size_t entry_size, int *plain_out) {
-    int found = 0;
-    *plain_out = 0;
-    for (uint32_t index = 0; index < request->header_count; index++) {
-        const struct request_header *header = &request->headers[index];
-        if (header->name_length != 22 ||
-            strncasecmp(request->head.data + header->name_offset, "sec-websocket-protocol",
-                        22) != 0) {
-            continue;
-        }
-        const char *cursor = request->head.data + header->value_offset;
-        const char *end = cursor + header->value_length;
-        while (cursor < end) {
-            while (cursor < end && (*cursor == ' ' || *cursor == '\t' || *cursor == ',')) cursor++;
-            const char *start = cursor;
-            while (cursor < end && *cursor != ',' && *cursor != ' ' && *cursor != '\t') cursor++;
-            size_t length = (size_t)(cursor - start);
-            if (length == 6 && memcmp(start, "bearer", 6) == 0) *plain_out = 1;
-            if (!found && length > 7 && memcmp(start, "bearer.", 7) == 0 && length < entry_size &&
-                length - 7 < token_size) {
-                memcpy(entry, start, length);
-                entry[length] = '\0';
-                memcpy(token, start + 7, length - 7);
-                token[length - 7] = '\0';
-                found = 1;
-            }
-        }
-    }
-    return found;
+    struct ws_subprotocols wanted = {token, token_size, entry, entry_size, 0, 0};
+    ws_header_elements(request, "sec-websocket-protocol", ws_element_bearer, &wanted);
+    *plain_out = wanted.plain;
+    return wanted.found;
 }
 
 /* Origin (RFC 6454) of a browser's request: allowed when absent (not a

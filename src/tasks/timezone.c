@@ -164,6 +164,10 @@ int timezone_directory_set(const char *directory) {
     return 0;
 }
 
+const char *timezone_directory_get(void) {
+    return timezone_directory;
+}
+
 size_t timezone_table_size(void) {
     return TIMEZONE_NAME_COUNT;
 }

@@ -35,6 +35,9 @@ bool timezone_is_valid(const char *name, size_t length);
  * set it before serving. */
 int timezone_directory_set(const char *directory);
 
+/* The directory zone files are read from now (for zoneinfo_load). */
+const char *timezone_directory_get(void);
+
 /* True when `name` is in the built-in table (no filesystem access). */
 bool timezone_is_known(const char *name, size_t length);
 

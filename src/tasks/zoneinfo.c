@@ -722,5 +722,5 @@ fail:
 }
 
 int zoneinfo_load(const char *name, struct zoneinfo *zone) {
-    return zoneinfo_load_at(TIMEZONE_DIRECTORY, name, zone);
+    return zoneinfo_load_at(timezone_directory_get(), name, zone);
 }

@@ -152,9 +152,9 @@ enum zoneinfo_policy {
     ZONEINFO_POLICY_STRICT = 1,
 };
 
-/* Reads the TZif file of zone `name` (NUL-terminated) from the host zone
- * directory TIMEZONE_DIRECTORY. Until timezone.h exposes the directory set
- * by timezone_directory_set(), tests use zoneinfo_load_at(). */
+/* Reads the TZif file of zone `name` (NUL-terminated) from the zone
+ * directory in force (timezone_directory_get(): TIMEZONE_DIRECTORY unless
+ * timezone_directory_set() chose another). */
 int zoneinfo_load(const char *name, struct zoneinfo *zone);
 
 /* Same, from `directory`. The name must pass timezone_is_valid() (which

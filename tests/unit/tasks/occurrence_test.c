@@ -313,3 +313,34 @@ TEST(occurrence_matches_dateutil) {
     EXPECT(total >= 3000);
     EXPECT_EQ_INT(failed, 0);
 }
+
+/* The longest walks the bounds allow still answer correctly: a monthly
+ * rule from the year 1 asked about the year 9999 (a counted walk over
+ * 120,000 months), a February 29 yearly rule, and a daily rule's index
+ * found by arithmetic. */
+TEST(occurrence_far_walks) {
+    struct zoneinfo zone;
+    EXPECT_EQ_INT(seed_parse("etc_utc", &zone), 0);
+    struct rrule monthly = rule_of("FREQ=MONTHLY;BYMONTHDAY=31");
+    struct rrule yearly = rule_of("FREQ=YEARLY");
+    struct rrule daily = rule_of("FREQ=DAILY;INTERVAL=7");
+    struct zoneinfo_civil first = civil(1, 1, 31, 12, 0);
+    struct zoneinfo_civil leap = civil(4, 2, 29, 12, 0);
+    struct zoneinfo_civil day = civil(1, 1, 1, 0, 0);
+    struct occurrence month_found, leap_found, day_found;
+    int month_result =
+        occurrence_after(&monthly, &zone, &first, utc(9999, 6, 1, 0, 0), &month_found);
+    int leap_result = occurrence_after(&yearly, &zone, &leap, utc(9990, 1, 1, 0, 0), &leap_found);
+    int day_result = occurrence_after(&daily, &zone, &day, utc(2026, 1, 1, 0, 0), &day_found);
+    zoneinfo_free(&zone);
+    EXPECT_EQ_INT(month_result, 0);
+    EXPECT_EQ_INT(month_found.utc_s, utc(9999, 7, 31, 12, 0));
+    /* Seven months of each year have a 31st; July is the fourth of 9999. */
+    EXPECT_EQ_INT(month_found.index, 9998 * 7 + 3);
+    EXPECT_EQ_INT(leap_result, 0);
+    EXPECT_EQ_INT(leap_found.utc_s, utc(9992, 2, 29, 12, 0));
+    EXPECT_EQ_INT(day_result, 0);
+    int64_t days = zoneinfo_days_from_civil(2026, 1, 1) - zoneinfo_days_from_civil(1, 1, 1);
+    EXPECT_EQ_INT(day_found.index, (days + 6) / 7);
+    EXPECT_EQ_INT(day_found.utc_s, utc(1, 1, 1, 0, 0) + day_found.index * 7 * 86400);
+}

@@ -16,8 +16,8 @@
  * Everything else RFC 5545 allows (BYSETPOS, BYHOUR, WKST, FREQ=HOURLY,
  * "RRULE:" prefixes, ...) is rejected with a message naming the part.
  *
- * This module only parses and formats; computing occurrences (in the
- * task's timezone) is added by a later issue and extends struct rrule.
+ * This module only parses and formats; occurrences (in the task's time
+ * zone, DST-correct) are computed by occurrence.h from the parsed rule.
  */
 #ifndef DOCKET_TASKS_RECURRENCE_H
 #define DOCKET_TASKS_RECURRENCE_H

@@ -64,7 +64,7 @@ static int timefmt_days_in_month(int64_t year, int month) {
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t timefmt_days_from_civil(int64_t year, int month, int day) {
+int64_t timefmt_days_from_civil(int64_t year, int month, int day) {
     year -= month <= 2;
     int64_t era = (year >= 0 ? year : year - 399) / 400;
     int64_t year_of_era = year - era * 400;
@@ -74,7 +74,7 @@ static int64_t timefmt_days_from_civil(int64_t year, int month, int day) {
 }
 
 /* The date of a day number; inverse of timefmt_days_from_civil. */
-static void timefmt_civil_from_days(int64_t days, int64_t *year, int *month, int *day) {
+void timefmt_civil_from_days(int64_t days, int64_t *year, int *month, int *day) {
     days += 719468;
     int64_t era = (days >= 0 ? days : days - 146096) / 146097;
     int64_t day_of_era = days - era * 146097;

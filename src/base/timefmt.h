@@ -64,4 +64,9 @@ int timefmt_duration_parse(const char *text, size_t length, int64_t *seconds,
  * Returns the length written. */
 int timefmt_duration_format(int64_t seconds, char out[TIMEFMT_DURATION_BYTES]);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (any year), and
+ * back (Howard Hinnant's era algorithm: 400-year eras from 0000-03-01). */
+int64_t timefmt_days_from_civil(int64_t year, int month, int day);
+void timefmt_civil_from_days(int64_t days, int64_t *year, int *month, int *day);
+
 #endif

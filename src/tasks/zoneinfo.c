@@ -14,6 +14,7 @@
 #include "../base/err.h"
 #include "../base/limits.h"
 #include "../base/mem.h"
+#include "../base/timefmt.h"
 #include "timezone.h"
 
 #include <errno.h>
@@ -26,32 +27,14 @@
 
 /* ---- Calendar ---------------------------------------------------------- */
 
-/* The computation counts from 0000-03-01 in 400-year eras (146097 days
- * each), so the leap day is the last day of a counted year and the month
- * lengths from March on follow the (153 * month + 2) / 5 pattern. */
+/* The calendar arithmetic is timefmt's (base), shared with RFC 3339. */
 int64_t zoneinfo_days_from_civil(int64_t year, int month, int day) {
     CHECK(month >= 1 && month <= 12);
-    year -= month <= 2 ? 1 : 0;
-    int64_t era = (year >= 0 ? year : year - 399) / 400;
-    int64_t year_of_era = year - era * 400;
-    int64_t month_from_march = month > 2 ? month - 3 : month + 9;
-    int64_t day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    /* 719468 is the day count from 0000-03-01 to 1970-01-01. */
-    return era * 146097 + day_of_era - 719468;
+    return timefmt_days_from_civil(year, month, day);
 }
 
 void zoneinfo_civil_from_days(int64_t days, int64_t *year, int *month, int *day) {
-    days += 719468;
-    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    int64_t day_of_era = days - era * 146097;
-    int64_t year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-    int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    int64_t month_from_march = (5 * day_of_year + 2) / 153;
-    *day = (int)(day_of_year - (153 * month_from_march + 2) / 5 + 1);
-    *month = (int)(month_from_march < 10 ? month_from_march + 3 : month_from_march - 9);
-    *year = year_of_era + era * 400 + (*month <= 2 ? 1 : 0);
+    timefmt_civil_from_days(days, year, month, day);
 }
 
 int zoneinfo_weekday_from_days(int64_t days) {

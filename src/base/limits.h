@@ -308,7 +308,7 @@
 /* ---- WebSockets (issue 5) --------------------------------------------------- */
 
 /* WebSocket connections in all (ws.max_connections); max_connections counts
- * them too, so the default matches it. An idle one costs about 3.5 KiB of
+ * them too, so the default matches it. An idle one costs about 4 KiB of
  * user space (the HTTP connection it was, its session and its hub entry;
  * wslay's 8 KiB context is dropped while idle), so 100,000 (set both
  * settings, and the file-descriptor limit) fit in well under 1 GiB. Past

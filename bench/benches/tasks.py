@@ -282,21 +282,9 @@ def _probe_docket(ctx):
 
 # ---- part 1: creates ---------------------------------------------------------------------------
 
-def _wait_quiet(ctx, why):
-    a = ctx.args
-    budget = a.wait_quiet - ctx.quiet_waited
-    if budget <= 0:
-        return
-    with ctx.phase("wait_quiet"):
-        q = procs.wait_quiet({a.server_cpu, a.client_cpu}, window=0.5, sustain=2, timeout=budget)
-    ctx.quiet_waited += q["waited_s"]
-    if not q["quiet"]:
-        ctx.note(f"CPUs still busy with other work ({why}): {q['busy']}; measuring anyway")
-
-
 def _create_run(ctx, side, conns, pair, run_id):
     a = ctx.args
-    _wait_quiet(ctx, f"before create run {run_id}")
+    procs.wait_quiet_before_run(ctx, f"before create run {run_id}")
     srv = _start(ctx, side, f"c{run_id}")
     rec = {"side": side, "connections": conns, "pair": pair, "run": run_id, "duration_s": a.duration,
            "server_command": srv.proc.command, "start_to_listen_s": srv.start_to_listen_s, "signup_s": srv.signup_s}
@@ -479,7 +467,7 @@ def _check_answer(srv, name, path):
 
 def _query_phase(ctx, side, size):
     a = ctx.args
-    _wait_quiet(ctx, f"before {side} {size}")
+    procs.wait_quiet_before_run(ctx, f"before {side} {size}")
     srv = _start(ctx, side, f"q{size}")
     res = {"side": side, "size_target": size, "queries": {}}
     try:
@@ -761,7 +749,7 @@ def run(ctx):
     if ctx.docket:
         with ctx.phase("verify"):
             probe = _probe_docket(ctx)
-    _wait_quiet(ctx, "start")
+    procs.wait_quiet_before_run(ctx, "start")
 
     runs, creates = [], {}
     if not a.skip_creates:

@@ -484,25 +484,11 @@ def _synthetic_payload(a):
     return json.dumps(ev, separators=(",", ":"))
 
 
-# ---- noise ---------------------------------------------------------------------------------------
-
-def _wait_quiet(ctx, why):
-    a = ctx.args
-    budget = a.wait_quiet - ctx.quiet_waited
-    if budget <= 0:
-        return
-    with ctx.phase("wait_quiet"):
-        q = procs.wait_quiet({a.server_cpu, a.client_cpu}, window=0.5, sustain=2, timeout=budget)
-    ctx.quiet_waited += q["waited_s"]
-    if not q["quiet"]:
-        ctx.note(f"CPUs still busy with other work ({why}): {q['busy']}; measuring anyway")
-
-
 # ---- part 1: fan-out ---------------------------------------------------------------------------
 
 def _fanout_run(ctx, side, clients, rnd, run_id):
     a = ctx.args
-    _wait_quiet(ctx, f"before fan-out run {run_id}")
+    procs.wait_quiet_before_run(ctx, f"before fan-out run {run_id}")
     srv = _start(ctx, side, f"f{run_id}")
     rec = {"side": side, "clients": clients, "round": rnd, "run": run_id, "server_command": srv.proc.command,
            "start_to_listen_s": srv.start_to_listen_s}
@@ -642,7 +628,7 @@ def _ready_line(proc, key, timeout):
 
 def _idle_round(ctx, side, rnd, run_id):
     a = ctx.args
-    _wait_quiet(ctx, f"before idle run {run_id}")
+    procs.wait_quiet_before_run(ctx, f"before idle run {run_id}")
     srv = _start(ctx, side, f"i{run_id}")
     points, clients, src_n = [], [], 0
     rec = {"side": side, "round": rnd, "run": run_id, "server_command": srv.proc.command}
@@ -926,7 +912,7 @@ def run(ctx):
         ctx.cf_payload_path = os.path.join(ctx.work_dir, "centrifugo-payload.json")
         with open(ctx.cf_payload_path, "w") as fh:
             fh.write(payload)
-    _wait_quiet(ctx, "start")
+    procs.wait_quiet_before_run(ctx, "start")
 
     fan_runs, fan = [], {}
     if not a.skip_fanout:

@@ -261,3 +261,18 @@ def wait_quiet(cpus, max_busy=0.10, window=1.0, sustain=3, timeout=120.0):
             return {"quiet": True, "waited_s": round(waited, 1), "busy": busy}
         if waited >= timeout:
             return {"quiet": streak > 0, "waited_s": round(waited, 1), "busy": busy}
+
+
+def wait_quiet_before_run(ctx, why):
+    """What both benches do before a measured run: wait (within what is left of the run's
+    --wait-quiet budget) until the server's and the client's CPUs are quiet, and note it in
+    the results when they never were."""
+    a = ctx.args
+    budget = a.wait_quiet - ctx.quiet_waited
+    if budget <= 0:
+        return
+    with ctx.phase("wait_quiet"):
+        q = wait_quiet({a.server_cpu, a.client_cpu}, window=0.5, sustain=2, timeout=budget)
+    ctx.quiet_waited += q["waited_s"]
+    if not q["quiet"]:
+        ctx.note(f"CPUs still busy with other work ({why}): {q['busy']}; measuring anyway")

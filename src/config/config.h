@@ -51,6 +51,19 @@ struct config {
     int64_t ws_pong_timeout_ms;    /* then dead after this much more */
     int64_t ws_send_queue_bytes;   /* per-connection send queue before catch-up */
     int64_t ws_stall_timeout_ms;   /* a full queue this long -> close 4008 */
+    int64_t reminders_grace_ms;    /* a reminder later than this fires as reminder.missed */
+    int64_t notify_timeout_ms;     /* one delivery attempt (connect, TLS, protocol) at most */
+    char *notify_retry_delays_ms;  /* comma-separated waits before retries, then the DLQ */
+    int64_t notify_max_inflight;   /* deliveries attempted at once; the notifier waits past it */
+    char *notify_ca_file;          /* PEM CA bundle for outbound TLS; "" = the system's */
+    int64_t notify_allow_http;     /* 1: webhook and push URLs may be http:// (testing only) */
+    char *smtp_host;               /* SMTP relay host; "" = e-mail channel off */
+    int64_t smtp_port;             /* its port (587 submission) */
+    int64_t smtp_starttls;         /* 1: STARTTLS required before AUTH and mail; 0: plaintext */
+    char *smtp_username;           /* AUTH user; "" = no AUTH */
+    char *smtp_password_file;      /* file holding the AUTH password */
+    char *smtp_from;               /* envelope and header sender */
+    char *push_subject;            /* VAPID "sub" claim (mailto: or https: URL) */
 };
 
 /* A parse failure: the sentence to print and the setting it concerns. */

@@ -61,6 +61,10 @@ enum command_kind {
     COMMAND_USER_LOGIN,      /* user_id: records user.login */
     COMMAND_USER_UPDATE,     /* user_id; timezone and/or settings_json and/or password_hash */
     COMMAND_USER_ROLE,       /* user_id; role */
+    COMMAND_TASK_SPAWN,      /* task_id: spawn the next occurrence of a recurring task (once) */
+    COMMAND_REMINDER_FIRE,   /* task_id, at_ms: append reminder.triggered (or .missed) once */
+    COMMAND_EVENT_APPEND,    /* user_id, event_type, subject, body = data object JSON: append
+                                one event to the user's stream (notification.sent / .failed) */
 };
 
 struct command {
@@ -82,6 +86,10 @@ struct command {
     const char *timezone;         /* USER_CREATE, USER_UPDATE (NULL = unchanged / "UTC");
                                      TASK_CREATE: the owner's zone, the task's default */
     const char *settings_json;    /* USER_UPDATE: new settings object text; NULL = unchanged */
+    int64_t at_ms;                /* REMINDER_FIRE: the instant the reminder was due */
+    bool missed;                  /* REMINDER_FIRE: record reminder.missed instead */
+    const char *event_type;       /* EVENT_APPEND: e.g. "notification.sent" */
+    const char *subject;          /* EVENT_APPEND: the event's subject (a task id) */
 };
 
 /* What a command produced. On success `body` is JSON: the task, or the

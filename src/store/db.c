@@ -371,9 +371,43 @@ static int db_migrate_1(struct db *db) {
     return db_exec(db, db_schema_1);
 }
 
+/* Issue 6: timers (reminders and spawns of recurring tasks), the spawned
+ * successor of a recurring task, and Web Push subscriptions.
+ *   reminders: one row per (task, kind 0 reminder / 1 spawn, instant in Unix
+ *     ms); state 0 pending, 1 fired, 2 missed, 3 cancelled, 4 done (a spawn
+ *     that found the series ended); rev = the log offset of the event that
+ *     last changed the row, so the scheduler reads changes by rev.
+ *   tasks.next_id: the occurrence spawned from this task, "end" when its
+ *     series ended, NULL before either. */
+static const char db_schema_2[] =
+    "CREATE TABLE IF NOT EXISTS reminders("
+    " task_id TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " at_ms INTEGER NOT NULL,"
+    " user_id TEXT NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " PRIMARY KEY(task_id, kind, at_ms)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS reminders_by_rev ON reminders(rev);"
+    "CREATE INDEX IF NOT EXISTS reminders_pending ON reminders(at_ms) WHERE state = 0;"
+    "ALTER TABLE tasks ADD COLUMN next_id TEXT;"
+    "CREATE TABLE IF NOT EXISTS push_subscriptions("
+    " id TEXT PRIMARY KEY,"
+    " user_id TEXT NOT NULL,"
+    " endpoint TEXT NOT NULL,"
+    " p256dh TEXT NOT NULL,"
+    " auth TEXT NOT NULL,"
+    " created_ns INTEGER NOT NULL,"
+    " UNIQUE(user_id, endpoint));";
+
+static int db_migrate_2(struct db *db) {
+    return db_exec(db, db_schema_2);
+}
+
 /* Migration i brings user_version from i to i + 1. Append, never edit. */
 static int (*const db_migrations[])(struct db *db) = {
     db_migrate_1,
+    db_migrate_2,
 };
 #define DB_SCHEMA_VERSION ((int)(sizeof db_migrations / sizeof db_migrations[0]))
 
@@ -438,6 +472,8 @@ static const char db_drop_projections[] = "DROP TABLE IF EXISTS tasks_fts;"
                                           "DROP TABLE IF EXISTS events;"
                                           "DROP TABLE IF EXISTS audit;"
                                           "DROP TABLE IF EXISTS idempotency;"
+                                          "DROP TABLE IF EXISTS reminders;"
+                                          "DROP TABLE IF EXISTS push_subscriptions;"
                                           "DELETE FROM offsets WHERE name = 'projection';"
                                           "PRAGMA user_version = 0;";
 

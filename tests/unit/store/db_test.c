@@ -52,9 +52,10 @@ TEST(db_open_sets_pragmas_and_schema) {
     EXPECT_EQ_INT(db_test_int(db, "PRAGMA cache_size"), -65536);
     EXPECT_EQ_INT(db_test_int(db, "PRAGMA mmap_size"), 0);
     EXPECT_EQ_INT(db_test_int(db, "PRAGMA temp_store"), 2); /* MEMORY */
-    EXPECT_EQ_INT(db_test_int(db, "PRAGMA user_version"), 1);
+    EXPECT_EQ_INT(db_test_int(db, "PRAGMA user_version"), 2);
     static const char *const tables[] = {"offsets",   "users",  "tasks", "task_tags",
-                                         "tasks_fts", "events", "audit", "idempotency"};
+                                         "tasks_fts", "events", "audit", "idempotency",
+                                         "reminders", "push_subscriptions"};
     for (size_t index = 0; index < sizeof tables / sizeof tables[0]; index++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE name = '%s'",
@@ -66,7 +67,7 @@ TEST(db_open_sets_pragmas_and_schema) {
     /* Reopening migrates nothing and keeps the data. */
     EXPECT(db_open(&db, path, &error) == 0);
     EXPECT_EQ_INT(db_test_int(db, "SELECT next_offset FROM offsets WHERE name = 'someone'"), 7);
-    EXPECT_EQ_INT(db_test_int(db, "PRAGMA user_version"), 1);
+    EXPECT_EQ_INT(db_test_int(db, "PRAGMA user_version"), 2);
     db_close(db);
     support_remove_tree(root);
 }
@@ -247,7 +248,7 @@ TEST(db_reset_projections_keeps_other_offsets) {
     EXPECT_EQ_INT(db_test_int(db, "SELECT count(*) FROM users"), 0);
     EXPECT_EQ_INT(db_test_int(db, "SELECT count(*) FROM offsets WHERE name = 'projection'"), 0);
     EXPECT_EQ_INT(db_test_int(db, "SELECT next_offset FROM offsets WHERE name = 'kafka'"), 4);
-    EXPECT_EQ_INT(db_test_int(db, "PRAGMA user_version"), 1);
+    EXPECT_EQ_INT(db_test_int(db, "PRAGMA user_version"), 2);
     sqlite3_stmt *fresh = db_statement(db, "SELECT count(*) FROM users");
     EXPECT(fresh != NULL && sqlite3_step(fresh) == SQLITE_ROW);
     sqlite3_reset(fresh);

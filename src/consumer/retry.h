@@ -33,4 +33,40 @@ int retry_policy_parse(const char *text, struct retry_policy *out);
  * >= 0 wait that many ms and try again; -1 give up (dead-letter it). */
 int64_t retry_policy_delay_ms(const struct retry_policy *policy, int attempts);
 
+/* ---- Retry queue ---------------------------------------------------------
+ *
+ * Items waiting for their next attempt, fired in due order (ties in the
+ * order they were added). Times are milliseconds on one clock the caller
+ * picks (retry_uv uses the loop's uv_now). The queue does not own `arg`.
+ * Ids are never 0 and are not reused while the queue is open. */
+struct retry_queue;
+
+/* Called by retry_run for an item that came due; the item is already out of
+ * the queue, so the callback may add it again (a new id) or add others. */
+typedef void (*retry_fire_fn)(void *context, uint64_t id, void *arg);
+
+/* `capacity` 1..RETRY_ITEMS_MAX items; memory grows with use up to it.
+ * 0 or ERR_INVAL, ERR_NOMEM. */
+int retry_queue_open(struct retry_queue **out, size_t capacity, retry_fire_fn fire,
+                     void *context);
+void retry_queue_close(struct retry_queue *queue);
+
+/* Adds an item due at `due_ms`; *id_out (may be NULL) names it.
+ * 0, ERR_LIMIT when `capacity` items wait, ERR_NOMEM. */
+int retry_add(struct retry_queue *queue, int64_t due_ms, void *arg, uint64_t *id_out);
+
+/* Removes an item before it fires. 0 or ERR_NOTFOUND (fired or unknown). */
+int retry_cancel(struct retry_queue *queue, uint64_t id);
+
+size_t retry_count(const struct retry_queue *queue);
+
+/* The earliest due time, or -1 when the queue is empty. */
+int64_t retry_next_due(const struct retry_queue *queue);
+
+/* Fires every item due at or before `now_ms`, earliest first; items added by
+ * the callbacks fire in this call only if due and within the bound (at most
+ * as many fires as items were waiting when the call began). Returns the
+ * number fired. */
+size_t retry_run(struct retry_queue *queue, int64_t now_ms);
+
 #endif

@@ -405,11 +405,11 @@ static int db_migrate_2(struct db *db) {
 }
 
 /* Migration i brings user_version from i to i + 1. Append, never edit. */
-static int (*const db_migrations[])(struct db *db) = {
+static const db_migration_fn db_migrations[] = {
     db_migrate_1,
     db_migrate_2,
 };
-#define DB_SCHEMA_VERSION ((int)(sizeof db_migrations / sizeof db_migrations[0]))
+#define DB_SCHEMA_VERSION (sizeof db_migrations / sizeof db_migrations[0])
 
 static int db_user_version(struct db *db, int *version_out) {
     sqlite3_stmt *stmt = db_statement(db, "PRAGMA user_version");
@@ -427,24 +427,25 @@ static int db_user_version(struct db *db, int *version_out) {
 
 /* Runs the migrations still missing, each in its own transaction with the
  * version bump, so a crash between two leaves a consistent version. */
-static int db_migrate(struct db *db, char *message, size_t message_size) {
-    for (int step = 0; step <= DB_SCHEMA_VERSION; step++) {
+static int db_migrate(struct db *db, const db_migration_fn *migrations, int migration_count,
+                      char *message, size_t message_size) {
+    for (int step = 0; step <= migration_count; step++) {
         int rc = db_begin(db);
         int version = 0;
         if (rc == 0)
             rc = db_user_version(db, &version);
-        if (rc == 0 && version > DB_SCHEMA_VERSION) {
+        if (rc == 0 && (version < 0 || version > migration_count)) {
             snprintf(message, message_size,
                      "schema version %d is newer than this Docket's %d (downgrade?)", version,
-                     DB_SCHEMA_VERSION);
+                     migration_count);
             rc = ERR_UNSUPPORTED;
         }
-        if (rc == 0 && version == DB_SCHEMA_VERSION) {
+        if (rc == 0 && version == migration_count) {
             db_rollback(db);
             return 0;
         }
         if (rc == 0)
-            rc = db_migrations[version](db);
+            rc = migrations[version](db);
         char pragma[48];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
         if (rc == 0)
@@ -492,7 +493,7 @@ int db_reset_projections(struct db *db) {
         return rc;
     }
     char message[256] = "";
-    return db_migrate(db, message, sizeof message);
+    return db_migrate(db, db_migrations, (int)DB_SCHEMA_VERSION, message, sizeof message);
 }
 
 /* ---- Full-text tokens and docket_match --------------------------------- */
@@ -682,7 +683,13 @@ static int db_set_wal(struct db *db) {
 }
 
 int db_open(struct db **db_out, const char *path, struct db_error *error) {
+    return db_open_schema(db_out, path, db_migrations, DB_SCHEMA_VERSION, error);
+}
+
+int db_open_schema(struct db **db_out, const char *path, const db_migration_fn *migrations,
+                   size_t migration_count, struct db_error *error) {
     CHECK(db_out != NULL && path != NULL && error != NULL);
+    CHECK(migrations != NULL && migration_count > 0 && migration_count < 1000);
     *db_out = NULL;
     error->message[0] = '\0';
     char detail[400] = "";
@@ -704,7 +711,7 @@ int db_open(struct db **db_out, const char *path, struct db_error *error) {
     if (rc == 0)
         rc = db_text_setup(db);
     if (rc == 0)
-        rc = db_migrate(db, detail, sizeof detail);
+        rc = db_migrate(db, migrations, (int)migration_count, detail, sizeof detail);
     if (rc != 0)
         goto fail;
     *db_out = db;

@@ -35,6 +35,16 @@ struct db_error {
 int db_open(struct db **db_out, const char *path, struct db_error *error);
 void db_close(struct db *db);
 
+/* One schema migration: brings PRAGMA user_version from i to i + 1 (it runs
+ * inside the transaction that bumps the version). */
+typedef int (*db_migration_fn)(struct db *db);
+
+/* As db_open, for a database with another schema than docket.db (e.g. the
+ * notifier's notify.db): same pragmas, same migration rules, `migrations[i]`
+ * brings user_version from i to i + 1 (append, never edit). */
+int db_open_schema(struct db **db_out, const char *path, const db_migration_fn *migrations,
+                   size_t migration_count, struct db_error *error);
+
 struct sqlite3 *db_handle(struct db *db);
 
 /* A prepared statement for `sql`, cached by the pointer value of `sql` (pass

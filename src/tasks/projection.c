@@ -38,6 +38,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct projection {
@@ -439,13 +440,234 @@ static int projection_delete_task(struct projection *projection,
 }
 
 static bool projection_is_task_event(const char *type) {
-    static const char *const types[] = {"task.created",   "task.updated",     "task.due_changed",
-                                        "task.completed", "task.uncompleted", "task.deleted"};
+    static const char *const types[] = {"task.created",     "task.updated",
+                                        "task.due_changed", "task.completed",
+                                        "task.uncompleted", "task.deleted",
+                                        "recurrence.spawned"};
     for (size_t index = 0; index < sizeof types / sizeof types[0]; index++) {
         if (strcmp(type, types[index]) == 0)
             return true;
     }
     return false;
+}
+
+/* ---- Timers: reminders and spawns of recurring tasks ------------------- */
+
+/* Row states of the reminders table (db.c schema 2). */
+enum projection_timer_state {
+    PROJECTION_TIMER_PENDING = 0,
+    PROJECTION_TIMER_FIRED = 1,
+    PROJECTION_TIMER_MISSED = 2,
+    PROJECTION_TIMER_CANCELLED = 3,
+    PROJECTION_TIMER_DONE = 4,
+};
+
+/* A timer row kind: 0 reminder, 1 spawn (scheduler.h enum scheduler_kind). */
+#define PROJECTION_TIMER_REMINDER 0
+#define PROJECTION_TIMER_SPAWN 1
+
+/* The spawned successor column of a task: 1 when set (spawned or ended). */
+static int projection_has_next(struct projection *projection, const char *task_id) {
+    sqlite3_stmt *stmt =
+        db_statement(projection->db, "SELECT next_id IS NOT NULL FROM tasks WHERE id = ?1");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, task_id);
+    int rc = sqlite3_step(stmt);
+    int has = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return projection_sql_fail(projection, rc, "next id");
+    return has;
+}
+
+/* The timers `task` wants now: its reminder instants while open, and one
+ * spawn when it is recurring and has no successor yet - at its due date on
+ * schedule, at its completion in the other two modes. */
+static size_t projection_wanted_timers(struct projection *projection, const struct task *task,
+                                       int64_t *at_ms, int *kinds, size_t capacity, int *error) {
+    size_t count = 0;
+    *error = 0;
+    if (task == NULL)
+        return 0;
+    if (!task->completed) {
+        count = task_reminder_instants(task, at_ms, capacity - 1);
+        for (size_t index = 0; index < count; index++)
+            kinds[index] = PROJECTION_TIMER_REMINDER;
+    }
+    if (!task->has_recurrence)
+        return count;
+    bool schedule = task->recurrence_from == TASK_RECURRENCE_FROM_SCHEDULE;
+    bool wants = schedule ? task->has_due : (task->completed && task->has_completed_at);
+    if (!wants)
+        return count;
+    int has_next = projection_has_next(projection, task->id);
+    if (has_next != 0) {
+        *error = has_next < 0 ? has_next : 0;
+        return count;
+    }
+    at_ms[count] = schedule ? task->due_ns / 1000000 : task->completed_at_ns / 1000000;
+    kinds[count++] = PROJECTION_TIMER_SPAWN;
+    return count;
+}
+
+static int projection_timer_set(struct projection *projection, const char *task_id, int kind,
+                                int64_t at_ms, int state, int64_t rev) {
+    sqlite3_stmt *stmt = db_statement(projection->db,
+                                      "UPDATE reminders SET state = ?4, rev = ?5"
+                                      " WHERE task_id = ?1 AND kind = ?2 AND at_ms = ?3");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, task_id);
+    sqlite3_bind_int(stmt, 2, kind);
+    sqlite3_bind_int64(stmt, 3, at_ms);
+    sqlite3_bind_int(stmt, 4, state);
+    sqlite3_bind_int64(stmt, 5, rev);
+    return projection_run(projection, stmt, "timer state");
+}
+
+/* Cancels the task's pending timers that are not wanted any more. */
+static int projection_timers_cancel(struct projection *projection, const char *task_id,
+                                    const int64_t *at_ms, const int *kinds, size_t count,
+                                    int64_t rev) {
+    sqlite3_stmt *stmt = db_statement(
+        projection->db, "SELECT kind, at_ms FROM reminders WHERE task_id = ?1 AND state = 0");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, task_id);
+    int kinds_gone[LIMIT_TASK_REMINDERS * 2 + 2];
+    int64_t at_gone[LIMIT_TASK_REMINDERS * 2 + 2];
+    size_t gone = 0;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int kind = sqlite3_column_int(stmt, 0);
+        int64_t at = sqlite3_column_int64(stmt, 1);
+        bool wanted = false;
+        for (size_t index = 0; index < count; index++)
+            wanted = wanted || (kinds[index] == kind && at_ms[index] == at);
+        if (!wanted && gone < sizeof at_gone / sizeof at_gone[0]) {
+            kinds_gone[gone] = kind;
+            at_gone[gone++] = at;
+        }
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE)
+        return projection_sql_fail(projection, rc, "pending timers");
+    for (size_t index = 0; index < gone && rc == SQLITE_DONE; index++) {
+        int set = projection_timer_set(projection, task_id, kinds_gone[index], at_gone[index],
+                                       PROJECTION_TIMER_CANCELLED, rev);
+        if (set != 0)
+            return set;
+    }
+    return 0;
+}
+
+/* Brings the task's rows in `reminders` in line with `task` (NULL: deleted).
+ * A reminder whose instant is not after the event's time is not scheduled
+ * (nobody wants a reminder for a moment already past when it was set); one
+ * cancelled earlier becomes pending again if its instant is still ahead
+ * (uncomplete). Fired and missed rows never change here. Deterministic: the
+ * event's own time decides, so a rebuild from the log gives the same rows. */
+static int projection_timers(struct projection *projection, struct projection_event *event,
+                             const struct task *task) {
+    const char *task_id = event->envelope.subject;
+    int64_t rev = event->record->offset;
+    int64_t event_ms = event->envelope.time_ns / 1000000;
+    int64_t at_ms[LIMIT_TASK_REMINDERS + 1];
+    int kinds[LIMIT_TASK_REMINDERS + 1];
+    int error = 0;
+    size_t count = projection_wanted_timers(projection, task, at_ms, kinds, LIMIT_TASK_REMINDERS + 1,
+                                            &error);
+    if (error != 0)
+        return error;
+    int rc = projection_timers_cancel(projection, task_id, at_ms, kinds, count, rev);
+    for (size_t index = 0; index < count && rc == 0; index++) {
+        if (kinds[index] == PROJECTION_TIMER_REMINDER && at_ms[index] <= event_ms)
+            continue;
+        sqlite3_stmt *stmt = db_statement(
+            projection->db,
+            "INSERT INTO reminders(task_id, kind, at_ms, user_id, state, rev)"
+            " VALUES(?1, ?2, ?3, ?4, 0, ?5)"
+            " ON CONFLICT(task_id, kind, at_ms) DO UPDATE SET state = 0, rev = ?5"
+            " WHERE state = 3");
+        if (stmt == NULL)
+            return ERR_IO;
+        projection_bind_text(stmt, 1, task_id);
+        sqlite3_bind_int(stmt, 2, kinds[index]);
+        sqlite3_bind_int64(stmt, 3, at_ms[index]);
+        projection_bind_text(stmt, 4, event->envelope.user_id);
+        sqlite3_bind_int64(stmt, 5, rev);
+        rc = projection_run(projection, stmt, "timer");
+    }
+    return rc;
+}
+
+/* recurrence.spawned: the parent now has its successor, and its spawn timer
+ * is done. Only the first successor counts (the command layer never spawns
+ * twice; a replay finds next_id set). */
+static int projection_spawned(struct projection *projection, struct projection_event *event,
+                              const struct task *child) {
+    if (child->parent_id[0] == '\0')
+        return 0;
+    sqlite3_stmt *stmt = db_statement(
+        projection->db, "UPDATE tasks SET next_id = ?2 WHERE id = ?1 AND next_id IS NULL");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, child->parent_id);
+    projection_bind_text(stmt, 2, child->id);
+    int rc = projection_run(projection, stmt, "next id");
+    if (rc != 0)
+        return rc;
+    stmt = db_statement(projection->db, "UPDATE reminders SET state = 1, rev = ?2"
+                                        " WHERE task_id = ?1 AND kind = 1 AND state = 0");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, child->parent_id);
+    sqlite3_bind_int64(stmt, 2, event->record->offset);
+    return projection_run(projection, stmt, "spawn done");
+}
+
+/* recurrence.ended (subject: the last task of the series), reminder.triggered
+ * and reminder.missed (subject: the task; data.key "<task>@<ms>"). */
+static int projection_apply_timer_event(struct projection *projection,
+                                        struct projection_event *event) {
+    const char *type = event->envelope.type;
+    const char *task_id = event->envelope.subject;
+    int64_t rev = event->record->offset;
+    if (strcmp(type, "recurrence.ended") == 0) {
+        sqlite3_stmt *stmt = db_statement(
+            projection->db, "UPDATE tasks SET next_id = 'end' WHERE id = ?1 AND next_id IS NULL");
+        if (stmt == NULL)
+            return ERR_IO;
+        projection_bind_text(stmt, 1, task_id);
+        int rc = projection_run(projection, stmt, "series end");
+        if (rc != 0)
+            return rc;
+        stmt = db_statement(projection->db, "UPDATE reminders SET state = 4, rev = ?2"
+                                            " WHERE task_id = ?1 AND kind = 1 AND state = 0");
+        if (stmt == NULL)
+            return ERR_IO;
+        projection_bind_text(stmt, 1, task_id);
+        sqlite3_bind_int64(stmt, 2, rev);
+        return projection_run(projection, stmt, "series end timers");
+    }
+    yyjson_val *key = yyjson_obj_get(event->data, "key");
+    const char *text = yyjson_get_str(key);
+    const char *at = text != NULL ? strchr(text, '@') : NULL;
+    if (at == NULL) {
+        LOG_ERROR("projection", "reminder event without a key; skipped", "offset=%lld",
+                  (long long)rev);
+        return 0;
+    }
+    int64_t at_ms = strtoll(at + 1, NULL, 10);
+    bool missed = strcmp(type, "reminder.missed") == 0;
+    return projection_timer_set(projection, task_id, PROJECTION_TIMER_REMINDER, at_ms,
+                                missed ? PROJECTION_TIMER_MISSED : PROJECTION_TIMER_FIRED, rev);
+}
+
+static bool projection_is_timer_event(const char *type) {
+    return strcmp(type, "recurrence.ended") == 0 || strcmp(type, "reminder.triggered") == 0 ||
+           strcmp(type, "reminder.missed") == 0;
 }
 
 /* Decides whether a task event applies to what is stored: 1 apply, 0 skip. */
@@ -461,7 +683,7 @@ static int projection_task_applies(const struct projection_event *event,
                   event->envelope.user_id);
         return 0;
     }
-    if (strcmp(type, "task.created") == 0)
+    if (strcmp(type, "task.created") == 0 || strcmp(type, "recurrence.spawned") == 0)
         return !stored->exists || stored->version < version;
     if (!stored->exists)
         return 0; /* deleted before, or never created: nothing to change */
@@ -491,6 +713,8 @@ static int projection_apply_task(struct projection *projection, struct projectio
         rc = 0;
     } else if (rc == 1) {
         rc = projection_delete_task(projection, &stored);
+        if (rc == 0)
+            rc = projection_timers(projection, event, NULL);
     } else if (rc == 0) {
         memcpy(state.owner_id, event->envelope.user_id, sizeof state.owner_id);
         if (strcmp(state.id, event->envelope.subject) != 0) {
@@ -499,6 +723,10 @@ static int projection_apply_task(struct projection *projection, struct projectio
         } else {
             rc = projection_write_task(projection, &stored, &state, &event->body,
                                        &event->body_length);
+            if (rc == 0)
+                rc = projection_timers(projection, event, &state);
+            if (rc == 0 && strcmp(type, "recurrence.spawned") == 0)
+                rc = projection_spawned(projection, event, &state);
         }
     }
 done:
@@ -506,7 +734,8 @@ done:
     task_free(&stored.task);
     if (rc == 0 && event->envelope.idempotency_key[0] != '\0') {
         bool deleted = strcmp(type, "task.deleted") == 0;
-        event->status = strcmp(type, "task.created") == 0 ? 201 : deleted ? 204 : 200;
+        bool created = strcmp(type, "task.created") == 0 || strcmp(type, "recurrence.spawned") == 0;
+        event->status = created ? 201 : deleted ? 204 : 200;
         if (event->body == NULL && !deleted) {
             /* Skipped (already newer): the response is the task as it is. */
             struct projection_stored_task current = {0};
@@ -682,6 +911,8 @@ int projection_apply(struct projection *projection, const struct evlog_record *r
         rc = projection_apply_task(projection, &event);
     else if (rc == 0 && projection_is_user_event(event.envelope.type))
         rc = projection_apply_user(projection, &event);
+    else if (rc == 0 && projection_is_timer_event(event.envelope.type))
+        rc = projection_apply_timer_event(projection, &event);
     if (rc == 0)
         rc = projection_store_sequence(projection, &event.envelope);
     if (rc == 0 && event.status != 0)

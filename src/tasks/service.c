@@ -19,9 +19,12 @@
 #include "../base/timefmt.h"
 #include "../base/uuid.h"
 #include "event.h"
+#include "series.h"
 #include "timezone.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yyjson.h>
 
@@ -49,6 +52,7 @@ struct pending {
     char task_id[UUID_STRING_BYTES];  /* overlay it holds ("" if none) */
     char *idempotency_map_key;        /* key in service->idempotency, or NULL */
     char *username;                   /* key in service->usernames, or NULL */
+    char *timer_key;                  /* key in service->timers (spawn/fire in flight), or NULL */
     char request_hash[65];            /* with an idempotency key: what twins must match */
 };
 
@@ -72,6 +76,10 @@ struct service {
     struct map sequences;                /* user id -> struct sequence */
     struct map idempotency;              /* user id \x1f key -> struct pending */
     struct map usernames;                /* username -> struct pending (signups in flight) */
+    struct map timers;                   /* "spawn:<task>" / "fire:<task>@<ms>" -> pending:
+                                            scheduled commands in flight, so a second one for
+                                            the same timer waits for SQLite instead of
+                                            appending twice */
     struct uuid_v7_generator ids;        /* event, task and user ids */
     int subscribed;                      /* the wake callback is registered */
     struct projection_batch *batch;      /* being applied on the executor, or NULL */
@@ -164,6 +172,11 @@ static void pending_release_keys(struct pending *pending) {
     if (pending->username != NULL) {
         map_remove(&service->usernames, pending->username, strlen(pending->username));
         mem_free(pending->username);
+    }
+    if (pending->timer_key != NULL) {
+        map_remove(&service->timers, pending->timer_key, strlen(pending->timer_key));
+        mem_free(pending->timer_key);
+        pending->timer_key = NULL;
     }
 }
 
@@ -597,6 +610,7 @@ static void service_task_create(struct service *service, const struct command *c
         goto answer;
     }
     rc = uuid_v7_generate(&service->ids, now_ns / 1000000, task.id);
+    series_on_change(NULL, &task);
     service_copy(task.owner_id, sizeof task.owner_id, command->user_id);
     task.created_at_ns = task.updated_at_ns = now_ns;
     task.version = 1;
@@ -660,6 +674,7 @@ static void service_task_change(struct service *service, const struct command *c
         }
         rc = task_apply_patch(&before, &patch, &after);
         if (rc == 0 && (patch.fields & TASK_FIELD_COMPLETED)) after.completed = patch.values.completed;
+        if (rc == 0) series_on_change(&before, &after);
     } else {
         rc = task_copy(&after, &before);
         if (command->kind == COMMAND_TASK_COMPLETE) after.completed = true;
@@ -702,6 +717,291 @@ answer:
     service_return_sequence(service, command->user_id, (int)batch->count);
     batch_free(batch);
     pending_finish(pending, result);
+}
+
+/* ---- Scheduled commands: spawns, reminders, recorded events ------------------ */
+
+/* Claims the timer key for this command. 1 when another command holds it
+ * (the caller answers 409: the first one's result will be in SQLite). */
+static int service_timer_claim(struct service *service, struct pending *pending, const char *key) {
+    size_t length = strlen(key);
+    if (map_get(&service->timers, key, length) != NULL) return 1;
+    char *copy = mem_alloc(length + 1);
+    if (copy == NULL) return ERR_NOMEM;
+    memcpy(copy, key, length + 1);
+    int rc = map_put(&service->timers, copy, length, pending);
+    if (rc != 0) {
+        mem_free(copy);
+        return rc;
+    }
+    pending->timer_key = copy;
+    return 0;
+}
+
+/* tasks.next_id of a task: 1 set (spawned or ended), 0 not, or an error. */
+static int service_has_next(struct service *service, const char *task_id) {
+    sqlite3_stmt *stmt = db_statement(service->options.db,
+                                      "SELECT next_id IS NOT NULL FROM tasks WHERE id = ?1");
+    if (stmt == NULL) return ERR_IO;
+    sqlite3_bind_text(stmt, 1, task_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    int has = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? has : ERR_IO;
+}
+
+/* State of one reminders row (0 pending ... 4 done), ERR_NOTFOUND, or ERR_IO. */
+static int service_timer_state(struct service *service, const char *task_id, int kind,
+                               int64_t at_ms) {
+    sqlite3_stmt *stmt = db_statement(
+        service->options.db,
+        "SELECT state FROM reminders WHERE task_id = ?1 AND kind = ?2 AND at_ms = ?3");
+    if (stmt == NULL) return ERR_IO;
+    sqlite3_bind_text(stmt, 1, task_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 2, kind);
+    sqlite3_bind_int64(stmt, 3, at_ms);
+    int rc = sqlite3_step(stmt);
+    int state = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : ERR_NOTFOUND;
+    sqlite3_reset(stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? state : ERR_IO;
+}
+
+/* The next occurrence: a copy of `parent` with the new due date and series
+ * place, open, version 1. Absolute reminders move with the due date, so a
+ * reminder "the evening before" stays the evening before. */
+static int service_make_child(struct service *service, const struct task *parent,
+                              const struct series_next *next, int64_t now_ns, struct task *child) {
+    int rc = task_copy(child, parent);
+    if (rc != 0) return rc;
+    rc = uuid_v7_generate(&service->ids, now_ns / 1000000, child->id);
+    if (rc != 0) return rc;
+    int64_t shift_ns = next->due_ns - parent->due_ns;
+    for (size_t index = 0; index < child->reminder_count; index++) {
+        if (child->reminders[index].kind == TASK_REMINDER_AT) {
+            child->reminders[index].at_ns += shift_ns;
+        }
+    }
+    child->completed = false;
+    child->has_completed_at = false;
+    child->completed_at_ns = 0;
+    child->due_ns = next->due_ns;
+    child->has_series_start = true;
+    child->series_start_ns = next->series_start_ns;
+    child->occurrence_index = next->index;
+    memcpy(child->parent_id, parent->id, UUID_STRING_BYTES);
+    child->created_at_ns = child->updated_at_ns = now_ns;
+    child->version = 1;
+    return 0;
+}
+
+/* COMMAND_TASK_SPAWN: recurrence.spawned (the next occurrence) or
+ * recurrence.ended, at most once per task: tasks.next_id in SQLite, and the
+ * timer key while the event is in flight. A task already spawned from, or
+ * deleted, answers 200/404 with no event. */
+static int service_task_spawn(struct service *service, const struct command *command,
+                              struct pending *pending, struct batch *batch, int64_t now_ns,
+                              struct task *parent, struct task *child, bool *submitted) {
+    struct command_result *result = &pending->result;
+    char key[UUID_STRING_BYTES + 8];
+    snprintf(key, sizeof key, "spawn:%s", command->task_id);
+    int rc = service_timer_claim(service, pending, key);
+    if (rc != 0) {
+        result_fail(result, rc == 1 ? 409 : 503, "A spawn of this task is in flight.");
+        return 0;
+    }
+    rc = service_load_task(service, command, parent);
+    if (rc != 0) {
+        result_fail(result, rc == ERR_NOTFOUND ? 404 : 503, "No task with this id exists.");
+        return 0;
+    }
+    int has_next = service_has_next(service, parent->id);
+    if (has_next != 0 || !parent->has_recurrence) {
+        result_fail(result, has_next < 0 ? 503 : 200, "Nothing to spawn.");
+        return 0;
+    }
+    struct series_next next;
+    rc = series_next(parent, now_ns, &next);
+    if (rc != 0) {
+        result_fail(result, rc == ERR_NOMEM ? 503 : 422, "The recurrence cannot be computed.");
+        return 0;
+    }
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    if (doc == NULL) return ERR_NOMEM;
+    if (next.end != SERIES_CONTINUES) {
+        yyjson_mut_val *data = yyjson_mut_obj(doc);
+        yyjson_mut_obj_add_str(doc, data, "reason", series_end_name(next.end));
+        yyjson_mut_obj_add_int(doc, data, "index", parent->occurrence_index);
+        rc = batch_add(batch, "recurrence.ended", parent->id, doc, data, now_ns);
+        yyjson_mut_doc_free(doc);
+        if (rc == 0) rc = service_result_task(pending, 200, parent);
+        if (rc == 0) {
+            service_submit(service, batch, pending, NULL, false);
+            *submitted = true;
+        }
+        return rc;
+    }
+    rc = service_make_child(service, parent, &next, now_ns, child);
+    yyjson_mut_val *data = rc == 0 ? task_to_json(child, doc) : NULL;
+    if (rc == 0 && data == NULL) rc = ERR_NOMEM;
+    if (rc == 0) rc = batch_add(batch, "recurrence.spawned", child->id, doc, data, now_ns);
+    yyjson_mut_doc_free(doc);
+    if (rc == 0) rc = service_result_task(pending, 201, child);
+    if (rc == 0) {
+        service_submit(service, batch, pending, child, false);
+        *submitted = true;
+    }
+    return rc;
+}
+
+/* data of reminder.triggered / reminder.missed (API.md WebSocket message
+ * "reminder", the notifier's input). */
+static yyjson_mut_val *service_reminder_data(yyjson_mut_doc *doc, const struct task *task,
+                                             int64_t at_ms, int64_t now_ns) {
+    yyjson_mut_val *data = yyjson_mut_obj(doc);
+    yyjson_mut_val *task_json = task_to_json(task, doc);
+    yyjson_mut_val *reminder = yyjson_mut_obj(doc);
+    yyjson_mut_val *specs = yyjson_mut_arr(doc);
+    if (data == NULL || task_json == NULL || reminder == NULL || specs == NULL) return NULL;
+    for (size_t index = 0; index < task->reminder_count; index++) {
+        const struct task_reminder *entry = &task->reminders[index];
+        int64_t entry_ms = entry->kind == TASK_REMINDER_AT ? entry->at_ns / 1000000
+                                                           : task->due_ns / 1000000 -
+                                                                 entry->before_s * 1000;
+        if (entry->kind == TASK_REMINDER_BEFORE && !task->has_due) continue;
+        if (entry_ms != at_ms) continue;
+        yyjson_mut_val *spec = yyjson_mut_obj(doc);
+        if (spec == NULL) return NULL;
+        if (entry->kind == TASK_REMINDER_AT) {
+            yyjson_mut_obj_add_val(doc, spec, "at", service_time_value(doc, true, entry->at_ns));
+        } else {
+            char duration[32];
+            snprintf(duration, sizeof duration, "PT%lldS", (long long)entry->before_s);
+            yyjson_mut_obj_add_strcpy(doc, spec, "before", duration);
+        }
+        yyjson_mut_arr_append(specs, spec);
+    }
+    yyjson_mut_obj_add_val(doc, reminder, "at", service_time_value(doc, true, at_ms * 1000000));
+    yyjson_mut_obj_add_val(doc, reminder, "specs", specs);
+    char key[UUID_STRING_BYTES + 24];
+    snprintf(key, sizeof key, "%s@%lld", task->id, (long long)at_ms);
+    yyjson_mut_obj_add_val(doc, data, "task", task_json);
+    yyjson_mut_obj_add_val(doc, data, "reminder", reminder);
+    yyjson_mut_obj_add_strcpy(doc, data, "key", key);
+    yyjson_mut_obj_add_val(doc, data, "fired_at", service_time_value(doc, true, now_ns));
+    int64_t late_ms = now_ns / 1000000 - at_ms;
+    yyjson_mut_obj_add_int(doc, data, "late_ms", late_ms > 0 ? late_ms : 0);
+    return data;
+}
+
+/* COMMAND_REMINDER_FIRE: reminder.triggered (or .missed) for one pending
+ * reminder instant of an open task, once: the row must still be pending in
+ * SQLite and no other firing of it in flight. */
+static int service_reminder_fire(struct service *service, const struct command *command,
+                                 struct pending *pending, struct batch *batch, int64_t now_ns,
+                                 struct task *task, bool *submitted) {
+    struct command_result *result = &pending->result;
+    char key[UUID_STRING_BYTES + 32];
+    snprintf(key, sizeof key, "fire:%s@%lld", command->task_id, (long long)command->at_ms);
+    int rc = service_timer_claim(service, pending, key);
+    if (rc != 0) {
+        result_fail(result, rc == 1 ? 409 : 503, "This reminder is being recorded.");
+        return 0;
+    }
+    rc = service_load_task(service, command, task);
+    if (rc != 0) {
+        result_fail(result, rc == ERR_NOTFOUND ? 404 : 503, "No task with this id exists.");
+        return 0;
+    }
+    int state = service_timer_state(service, task->id, 0, command->at_ms);
+    int64_t instants[LIMIT_TASK_REMINDERS];
+    size_t count = task_reminder_instants(task, instants, LIMIT_TASK_REMINDERS);
+    bool wanted = false;
+    for (size_t index = 0; index < count; index++) wanted |= instants[index] == command->at_ms;
+    if (state != 0 || task->completed || !wanted) {
+        /* Fired already, cancelled, moved, or the task was completed after the
+         * timer was read: nothing to record. */
+        result_fail(result, state == ERR_IO ? 503 : 200, "Nothing to fire.");
+        return 0;
+    }
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *data = doc != NULL ? service_reminder_data(doc, task, command->at_ms, now_ns)
+                                       : NULL;
+    rc = data != NULL ? batch_add(batch, command->missed ? "reminder.missed" : "reminder.triggered",
+                                  task->id, doc, data, now_ns)
+                      : ERR_NOMEM;
+    yyjson_mut_doc_free(doc);
+    if (rc == 0) {
+        result->status = 201;
+        memcpy(result->id, task->id, UUID_STRING_BYTES);
+        service_submit(service, batch, pending, NULL, false);
+        *submitted = true;
+    }
+    return rc;
+}
+
+/* COMMAND_EVENT_APPEND: one event of an allowed type with the caller's data. */
+static int service_event_append(struct service *service, const struct command *command,
+                                struct pending *pending, struct batch *batch, int64_t now_ns,
+                                bool *submitted) {
+    struct command_result *result = &pending->result;
+    const char *type = command->event_type != NULL ? command->event_type : "";
+    bool allowed = strncmp(type, "notification.", 13) == 0 || strncmp(type, "push.", 5) == 0;
+    if (!allowed || command->subject == NULL || strlen(type) >= EVENT_TYPE_BYTES) {
+        result_fail(result, 422, "This event type cannot be recorded.");
+        return 0;
+    }
+    yyjson_doc *parsed = yyjson_read(command->body != NULL ? command->body : "{}",
+                                     command->body != NULL ? command->body_length : 2, 0);
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *data = NULL;
+    if (parsed != NULL && doc != NULL && yyjson_is_obj(yyjson_doc_get_root(parsed))) {
+        data = yyjson_val_mut_copy(doc, yyjson_doc_get_root(parsed));
+    }
+    int rc = 0;
+    if (parsed == NULL || (doc != NULL && data == NULL && yyjson_doc_get_root(parsed) != NULL &&
+                           !yyjson_is_obj(yyjson_doc_get_root(parsed)))) {
+        result_fail(result, 400, "The event data is not a JSON object.");
+    } else if (data == NULL) {
+        rc = ERR_NOMEM;
+    } else {
+        rc = batch_add(batch, type, command->subject, doc, data, now_ns);
+        if (rc == 0) {
+            result->status = 201;
+            service_copy(result->id, sizeof result->id, command->subject);
+            rc = buf_append(&result->body, "{}", 2);
+        }
+        if (rc == 0) {
+            service_submit(service, batch, pending, NULL, false);
+            *submitted = true;
+        }
+    }
+    yyjson_doc_free(parsed);
+    yyjson_mut_doc_free(doc);
+    return rc;
+}
+
+static void service_timer_command(struct service *service, const struct command *command,
+                                  struct pending *pending, struct batch *batch, int64_t now_ns) {
+    struct task first, second;
+    memset(&first, 0, sizeof first);
+    memset(&second, 0, sizeof second);
+    bool submitted = false;
+    int rc;
+    if (command->kind == COMMAND_TASK_SPAWN) {
+        rc = service_task_spawn(service, command, pending, batch, now_ns, &first, &second,
+                                &submitted);
+    } else if (command->kind == COMMAND_REMINDER_FIRE) {
+        rc = service_reminder_fire(service, command, pending, batch, now_ns, &first, &submitted);
+    } else {
+        rc = service_event_append(service, command, pending, batch, now_ns, &submitted);
+    }
+    task_free(&first);
+    task_free(&second);
+    if (submitted) return;
+    if (rc != 0) result_fail(&pending->result, 503, service_error_detail(rc));
+    service_return_sequence(service, batch->user_id, (int)batch->count);
+    batch_free(batch);
+    pending_finish(pending, &pending->result);
 }
 
 /* ---- User commands ------------------------------------------------------------ */
@@ -962,6 +1262,11 @@ void service_execute(struct service *service, const struct command *command, com
     case COMMAND_TASK_UNCOMPLETE:
         service_task_change(service, command, pending, &batch, now_ns);
         break;
+    case COMMAND_TASK_SPAWN:
+    case COMMAND_REMINDER_FIRE:
+    case COMMAND_EVENT_APPEND:
+        service_timer_command(service, command, pending, &batch, now_ns);
+        break;
     default:
         service_user_command(service, command, pending, &batch, now_ns);
         break;
@@ -1155,6 +1460,7 @@ int service_open(struct service **out, const struct service_options *options) {
     map_init(&service->sequences, SIZE_MAX);
     map_init(&service->idempotency, LIMIT_COMMANDS_PENDING);
     map_init(&service->usernames, LIMIT_COMMANDS_PENDING);
+    map_init(&service->timers, LIMIT_COMMANDS_PENDING);
     uuid_v7_generator_init(&service->ids);
     int64_t start = projection_offset(options->projection);
     int64_t end = evlog_topic_end_offset(options->topic);
@@ -1182,6 +1488,7 @@ void service_close(struct service *service) {
     map_free(&service->sequences);
     map_free(&service->idempotency);
     map_free(&service->usernames);
+    map_free(&service->timers);
     mem_free(service);
 }
 

@@ -480,7 +480,9 @@ static int task_parse_recurrence(yyjson_val *value, const char *path, struct tas
         yyjson_val **slot = yyjson_equals_str(key, "rule")   ? &rule
                             : yyjson_equals_str(key, "from") ? &from
                                                              : NULL;
-        if (slot == NULL) task_errors_add(errors, field, "is not a recurrence field");
+        bool read_only = yyjson_equals_str(key, "series_start") || yyjson_equals_str(key, "index");
+        if (read_only) task_errors_add(errors, field, "is read-only (set by the server)");
+        else if (slot == NULL) task_errors_add(errors, field, "is not a recurrence field");
         else if (*slot != NULL) task_errors_add(errors, field, "is given more than once");
         else *slot = yyjson_obj_iter_get_val(key);
     }
@@ -764,8 +766,12 @@ static bool task_field_equal(const struct task *left, const struct task *right, 
         return strcmp(left->timezone, right->timezone) == 0;
     case TASK_FIELD_RECURRENCE:
         return left->has_recurrence == right->has_recurrence &&
-               (!left->has_recurrence || (strcmp(left->rule, right->rule) == 0 &&
-                                          left->recurrence_from == right->recurrence_from));
+               (!left->has_recurrence ||
+                (strcmp(left->rule, right->rule) == 0 &&
+                 left->recurrence_from == right->recurrence_from &&
+                 left->has_series_start == right->has_series_start &&
+                 left->series_start_ns == right->series_start_ns &&
+                 left->occurrence_index == right->occurrence_index));
     case TASK_FIELD_REMINDERS:
         return task_reminders_equal(left, right);
     }
@@ -817,6 +823,9 @@ static int task_field_assign(struct task *out, const struct task *from, unsigned
         if (from->has_recurrence) memcpy(out->rule, from->rule, sizeof out->rule);
         else out->rule[0] = '\0';
         out->recurrence_from = from->has_recurrence ? from->recurrence_from : 0;
+        out->has_series_start = from->has_recurrence && from->has_series_start;
+        out->series_start_ns = out->has_series_start ? from->series_start_ns : 0;
+        out->occurrence_index = from->has_recurrence ? from->occurrence_index : 0;
         return 0;
     }
     CHECK(!"not a diff field");
@@ -883,6 +892,11 @@ static yyjson_mut_val *task_recurrence_json(const struct task *task, yyjson_mut_
     if (object == NULL || !yyjson_mut_obj_add_strcpy(doc, object, "rule", task->rule) ||
         !yyjson_mut_obj_add_str(doc, object, "from",
                                 task_recurrence_from_name(task->recurrence_from))) {
+        return NULL;
+    }
+    yyjson_mut_val *start = task_time_json(doc, task->has_series_start, task->series_start_ns);
+    if (start == NULL || !yyjson_mut_obj_add_val(doc, object, "series_start", start) ||
+        !yyjson_mut_obj_add_int(doc, object, "index", task->occurrence_index)) {
         return NULL;
     }
     return object;
@@ -1094,9 +1108,22 @@ static int task_read_recurrence(yyjson_val *value, struct task *task) {
         parsed < 0) {
         return ERR_PARSE;
     }
+    /* series_start and index came with issue 6: older events lack them. */
+    bool has_start = false;
+    int64_t start_ns = 0;
+    int64_t index = 0;
+    yyjson_val *start = yyjson_obj_get(value, "series_start");
+    yyjson_val *index_value = yyjson_obj_get(value, "index");
+    if (start != NULL && task_read_time(start, true, &has_start, &start_ns) != 0) return ERR_PARSE;
+    if (index_value != NULL && (task_read_int64(index_value, &index) != 0 || index < 0)) {
+        return ERR_PARSE;
+    }
     task->has_recurrence = true;
     memcpy(task->rule, yyjson_get_str(rule), yyjson_get_len(rule) + 1);
     task->recurrence_from = (enum task_recurrence_from)parsed;
+    task->has_series_start = has_start;
+    task->series_start_ns = start_ns;
+    task->occurrence_index = index;
     return 0;
 }
 
@@ -1258,13 +1285,42 @@ static int task_fold_scalars(struct task *state, const char *type, yyjson_val *d
 int task_fold(struct task *state, const char *type, const struct yyjson_val *data) {
     CHECK(state != NULL && type != NULL);
     yyjson_val *object = (yyjson_val *)data;
-    bool known = strcmp(type, "task.created") == 0 || strcmp(type, "task.updated") == 0 ||
+    bool known = strcmp(type, "task.created") == 0 || strcmp(type, "recurrence.spawned") == 0 ||
+                 strcmp(type, "task.updated") == 0 ||
                  strcmp(type, "task.due_changed") == 0 || strcmp(type, "task.completed") == 0 ||
                  strcmp(type, "task.uncompleted") == 0 || strcmp(type, "task.deleted") == 0;
     if (!known) return 0;
     if (!yyjson_is_obj(object)) return ERR_PARSE;
-    if (strcmp(type, "task.created") == 0) return task_fold_created(state, object);
+    if (strcmp(type, "task.created") == 0 || strcmp(type, "recurrence.spawned") == 0) {
+        return task_fold_created(state, object);
+    }
     if (strcmp(type, "task.updated") == 0) return task_fold_updated(state, object);
     if (strcmp(type, "task.deleted") == 0) return 1;
     return task_fold_scalars(state, type, object);
+}
+
+/* ---- Reminder instants -------------------------------------------------- */
+
+size_t task_reminder_instants(const struct task *task, int64_t *out_ms, size_t capacity) {
+    CHECK(task != NULL && out_ms != NULL);
+    size_t count = 0;
+    for (size_t index = 0; index < task->reminder_count && count < capacity; index++) {
+        const struct task_reminder *reminder = &task->reminders[index];
+        int64_t at_ms;
+        if (reminder->kind == TASK_REMINDER_AT) {
+            at_ms = reminder->at_ns / 1000000;
+        } else if (task->has_due) {
+            at_ms = task->due_ns / 1000000 - reminder->before_s * 1000;
+        } else {
+            continue; /* relative to a due date the task does not have */
+        }
+        /* Insertion into the sorted prefix; equal instants are one. */
+        size_t slot = count;
+        while (slot > 0 && out_ms[slot - 1] > at_ms) slot--;
+        if (slot > 0 && out_ms[slot - 1] == at_ms) continue;
+        memmove(&out_ms[slot + 1], &out_ms[slot], (count - slot) * sizeof *out_ms);
+        out_ms[slot] = at_ms;
+        count++;
+    }
+    return count;
 }

@@ -15,8 +15,10 @@
  *    "tags","due","timezone","recurrence","reminders","parent_id",
  *    "created_at","updated_at","version"}
  * Times are RFC 3339 UTC (timefmt_time_format), null when unset;
- * `recurrence` is {"rule","from"} or null; reminders are {"before":"PT15M"}
- * or {"at": time}. The owner is not part of the API object (the caller is
+ * `recurrence` is {"rule","from","series_start","index"} or null, the last
+ * two read-only (where the series began - DTSTART, the first occurrence's
+ * due - and this occurrence's index in it; COUNT counts from there);
+ * reminders are {"before":"PT15M"} or {"at": time}. The owner is not part of the API object (the caller is
  * always the owner); snapshots in events carry it as the event's userid.
  *
  * Event data written by the command layer and read by task_fold:
@@ -29,6 +31,9 @@
  *   task.completed    {"completed_at":t,"version":n,"updated_at":t}
  *   task.uncompleted  {"previous_completed_at":t,"version":n,"updated_at":t}
  *   task.deleted      the full task object as it was, plus "deleted_at":t
+ *   recurrence.spawned the full object of the NEW occurrence (subject = its
+ *                     id, parent_id = the task it was spawned from); folds
+ *                     like task.created
  */
 #ifndef DOCKET_TASKS_TASK_H
 #define DOCKET_TASKS_TASK_H
@@ -88,6 +93,9 @@ struct task {
     bool has_recurrence;               /* recurrence is set */
     char rule[LIMIT_TASK_RRULE_BYTES + 1]; /* RRULE text, normalised (uppercase keys) */
     enum task_recurrence_from recurrence_from; /* recurrence.from */
+    bool has_series_start;             /* recurrence.series_start is set (a due date existed) */
+    int64_t series_start_ns;           /* DTSTART of the series: the first occurrence's due */
+    int64_t occurrence_index;          /* recurrence.index: this occurrence's place, 0 first */
     struct task_reminder *reminders;   /* reminder_count owned entries */
     size_t reminder_count;             /* 0..LIMIT_TASK_REMINDERS */
     char parent_id[UUID_STRING_BYTES]; /* spawned from this task; "" when none */
@@ -198,6 +206,12 @@ int task_from_json(const struct yyjson_val *object, struct task *out);
  * recurrence.spawned, ...) return 0 and change nothing. ERR_PARSE on data
  * that does not have the shape above. */
 int task_fold(struct task *state, const char *type, const struct yyjson_val *data);
+
+/* The distinct instants (Unix ms, ascending) at which the task's reminders
+ * fire: due - before for relative ones (none without a due date), the
+ * instant of absolute ones. Returns how many were written (<= capacity;
+ * LIMIT_TASK_REMINDERS is always enough). Completion is not considered. */
+size_t task_reminder_instants(const struct task *task, int64_t *out_ms, size_t capacity);
 
 /* Text forms of the enums; parse returns -1 for an unknown name. */
 const char *task_priority_name(enum task_priority priority);

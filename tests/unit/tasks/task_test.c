@@ -498,7 +498,7 @@ TEST(task_apply_patch_and_diff) {
                "{\"title\":{\"old\":\"Pay rent \xc3\xa9\",\"new\":\"Pay rent now\"},"
                "\"tags\":{\"old\":[\"home\",\"money\"],\"new\":[\"money\",\"home\"]},"
                "\"due\":{\"old\":\"2026-03-01T08:00:00Z\",\"new\":null},"
-               "\"recurrence\":{\"old\":{\"rule\":\"FREQ=MONTHLY;BYMONTHDAY=1\",\"from\":\"due\"},"
+               "\"recurrence\":{\"old\":{\"rule\":\"FREQ=MONTHLY;BYMONTHDAY=1\",\"from\":\"due\",\"series_start\":null,\"index\":0},"
                "\"new\":null},"
                "\"reminders\":{\"old\":[{\"before\":\"P1D\"},{\"at\":\"2026-02-28T12:00:00.500Z\"}],"
                "\"new\":[]}}");
@@ -522,7 +522,7 @@ TEST(task_to_json_exact_text) {
                "\"description\":\"line one\\nline two\",\"completed\":false,\"completed_at\":null,"
                "\"priority\":\"high\",\"tags\":[\"home\",\"money\"],"
                "\"due\":\"2026-03-01T08:00:00Z\",\"timezone\":\"America/New_York\","
-               "\"recurrence\":{\"rule\":\"FREQ=MONTHLY;BYMONTHDAY=1\",\"from\":\"due\"},"
+               "\"recurrence\":{\"rule\":\"FREQ=MONTHLY;BYMONTHDAY=1\",\"from\":\"due\",\"series_start\":null,\"index\":0},"
                "\"reminders\":[{\"before\":\"P1D\"},{\"at\":\"2026-02-28T12:00:00.500Z\"}],"
                "\"parent_id\":null,\"created_at\":\"2026-02-10T09:45:00.123Z\","
                "\"updated_at\":\"2026-02-10T09:45:00.123Z\",\"version\":1}");
@@ -700,7 +700,8 @@ TEST(task_fold_reproduces_history) {
     next.updated_at_ns = T0_NS - 40 * 60 * SECOND_NS;
     EXPECT(same_json(&state, &next));
     EXPECT_EQ_INT(fold_text(&state, "reminder.triggered", "{\"whatever\":1}"), 0);
-    EXPECT_EQ_INT(fold_text(&state, "recurrence.spawned", "[]"), 0);
+    EXPECT_EQ_INT(fold_text(&state, "recurrence.ended", "{\"reason\":\"count\"}"), 0);
+    EXPECT_EQ_INT(fold_text(&state, "recurrence.spawned", "[]"), ERR_PARSE); /* folds as created */
     EXPECT(same_json(&state, &next));
     EXPECT_EQ_INT(fold_text(&state, "task.deleted", "{\"deleted_at\":\"2026-02-10T09:06:00Z\"}"),
                   1);

@@ -27,9 +27,15 @@ struct uv_loop_s;
 struct outbound;
 struct outbound_trust;
 
-/* Bytes queued for writing, and received plaintext not yet consumed, at most. */
+/* Bytes queued for writing, and received plaintext not yet consumed, at most.
+ * Plaintext is handed to on_read as it arrives (nothing accumulates here; TLS
+ * input waiting for decryption is bounded by tls.c), so OUTBOUND_READ_MAX is
+ * the ceiling the protocol clients on top (SMTP, HTTP) apply to what they keep. */
 #define OUTBOUND_WRITE_QUEUE_MAX (1024 * 1024)
 #define OUTBOUND_READ_MAX (1024 * 1024)
+
+/* A host name is at most 253 characters (RFC 1035 2.3.4, without the final dot). */
+#define OUTBOUND_HOST_BYTES_MAX 253
 
 enum outbound_flags {
     OUTBOUND_TLS = 1 << 0, /* TLS from the first byte (https, smtps) */

@@ -29,16 +29,21 @@ static void tls_error_text(int code, char *error, size_t error_size) {
              (unsigned)-code);
 }
 
+/* PSA crypto must be initialised once before any TLS 1.3 handshake (mbedtls 3.6). */
+static int tls_psa_init(char *error, size_t error_size) {
+    if (tls_psa_ready) return 0;
+    if (psa_crypto_init() != PSA_SUCCESS) {
+        snprintf(error, error_size, "PSA crypto initialisation failed");
+        return ERR_TLS;
+    }
+    tls_psa_ready = 1;
+    return 0;
+}
+
 int tls_server_config_init(struct tls_server_config *config, const char *certificate_path,
                            const char *key_path, char *error, size_t error_size) {
     error[0] = '\0';
-    if (!tls_psa_ready) {
-        if (psa_crypto_init() != PSA_SUCCESS) {
-            snprintf(error, error_size, "PSA crypto initialisation failed");
-            return ERR_TLS;
-        }
-        tls_psa_ready = 1;
-    }
+    if (tls_psa_init(error, error_size) != 0) return ERR_TLS;
     mbedtls_ssl_config_init(&config->ssl_config);
     mbedtls_x509_crt_init(&config->certificate);
     mbedtls_pk_init(&config->private_key);
@@ -150,7 +155,10 @@ int tls_session_read(struct tls_session *session, char *plain, size_t plain_size
     if (!session->handshake_done) {
         int rc = mbedtls_ssl_handshake(&session->ssl);
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
-        if (rc != 0) return ERR_TLS;
+        if (rc != 0) {
+            session->last_error = rc;
+            return ERR_TLS;
+        }
         session->handshake_done = 1;
     }
     for (;;) {
@@ -163,6 +171,7 @@ int tls_session_read(struct tls_session *session, char *plain, size_t plain_size
             session->peer_closed = 1;
             return ERR_CLOSED;
         }
+        session->last_error = rc;
         return ERR_TLS;
     }
 }
@@ -172,7 +181,10 @@ int tls_session_write(struct tls_session *session, const char *plain, size_t len
     while (written < length) {
         int rc = mbedtls_ssl_write(&session->ssl, (const unsigned char *)plain + written,
                                    length - written);
-        if (rc < 0) return rc == MBEDTLS_ERR_SSL_WANT_WRITE ? ERR_LIMIT : ERR_TLS;
+        if (rc < 0) {
+            session->last_error = rc;
+            return rc == MBEDTLS_ERR_SSL_WANT_WRITE ? ERR_LIMIT : ERR_TLS;
+        }
         written += (size_t)rc;
     }
     return 0;
@@ -180,4 +192,126 @@ int tls_session_write(struct tls_session *session, const char *plain, size_t len
 
 void tls_session_close(struct tls_session *session) {
     mbedtls_ssl_close_notify(&session->ssl);
+}
+
+/* ---- Client side ------------------------------------------------------ */
+
+/* Parses the PEM bundle into config->trusted. A system bundle may hold a few
+ * certificates mbedtls cannot parse (it then returns how many); that is fine as
+ * long as at least one CA was loaded. */
+static int tls_client_load_trust(struct tls_client_config *config, const char *ca_file,
+                                 char *error, size_t error_size) {
+    const char *path = ca_file;
+    if (path == NULL || path[0] == '\0') {
+        static const char *const system_files[] = TLS_SYSTEM_CA_FILES;
+        path = NULL;
+        for (size_t index = 0; index < sizeof system_files / sizeof system_files[0]; index++) {
+            FILE *file = fopen(system_files[index], "rb");
+            if (file == NULL) continue;
+            fclose(file);
+            path = system_files[index];
+            break;
+        }
+        if (path == NULL) {
+            snprintf(error, error_size,
+                     "no system CA bundle found (set notify.ca_file to a PEM bundle)");
+            return ERR_NOTFOUND;
+        }
+    }
+    int rc = mbedtls_x509_crt_parse_file(&config->trusted, path);
+    if (rc == MBEDTLS_ERR_PK_FILE_IO_ERROR || rc == MBEDTLS_ERR_X509_FILE_IO_ERROR) {
+        snprintf(error, error_size, "cannot read CA bundle '%s'", path);
+        return ERR_NOTFOUND;
+    }
+    if (rc < 0 || config->trusted.version == 0) {
+        snprintf(error, error_size, "no usable CA certificate in '%s'", path);
+        if (rc < 0) tls_error_text(rc, error, error_size);
+        return ERR_TLS;
+    }
+    return 0;
+}
+
+int tls_client_config_init(struct tls_client_config *config, const char *ca_file, char *error,
+                           size_t error_size) {
+    CHECK(config != NULL && error != NULL && error_size > 0);
+    error[0] = '\0';
+    if (tls_psa_init(error, error_size) != 0) return ERR_TLS;
+    mbedtls_ssl_config_init(&config->ssl_config);
+    mbedtls_x509_crt_init(&config->trusted);
+    mbedtls_entropy_init(&config->entropy);
+    mbedtls_ctr_drbg_init(&config->drbg);
+    int status = tls_client_load_trust(config, ca_file, error, error_size);
+    if (status != 0) goto fail;
+    status = ERR_TLS;
+    int rc = mbedtls_ctr_drbg_seed(&config->drbg, mbedtls_entropy_func, &config->entropy,
+                                   (const unsigned char *)"docket-client", 13);
+    if (rc != 0) {
+        snprintf(error, error_size, "cannot seed the random generator");
+        tls_error_text(rc, error, error_size);
+        goto fail;
+    }
+    rc = mbedtls_ssl_config_defaults(&config->ssl_config, MBEDTLS_SSL_IS_CLIENT,
+                                     MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc != 0) {
+        snprintf(error, error_size, "cannot set TLS client defaults");
+        tls_error_text(rc, error, error_size);
+        goto fail;
+    }
+    mbedtls_ssl_conf_rng(&config->ssl_config, mbedtls_ctr_drbg_random, &config->drbg);
+    mbedtls_ssl_conf_min_tls_version(&config->ssl_config, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_authmode(&config->ssl_config, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(&config->ssl_config, &config->trusted, NULL);
+    return 0;
+fail:
+    tls_client_config_free(config);
+    return status;
+}
+
+void tls_client_config_free(struct tls_client_config *config) {
+    mbedtls_ssl_config_free(&config->ssl_config);
+    mbedtls_x509_crt_free(&config->trusted);
+    mbedtls_ctr_drbg_free(&config->drbg);
+    mbedtls_entropy_free(&config->entropy);
+}
+
+int tls_client_session_init(struct tls_session *session, struct tls_client_config *config,
+                            const char *host_name) {
+    CHECK(host_name != NULL && host_name[0] != '\0');
+    memset(session, 0, sizeof *session);
+    buf_init(&session->in, TLS_INPUT_LIMIT);
+    buf_init(&session->out, TLS_OUTPUT_LIMIT);
+    mbedtls_ssl_init(&session->ssl);
+    int rc = mbedtls_ssl_setup(&session->ssl, &config->ssl_config);
+    if (rc == 0) rc = mbedtls_ssl_set_hostname(&session->ssl, host_name);
+    if (rc != 0) {
+        tls_session_free(session);
+        return rc == MBEDTLS_ERR_SSL_ALLOC_FAILED ? ERR_NOMEM : ERR_TLS;
+    }
+    mbedtls_ssl_set_bio(&session->ssl, session, tls_bio_send, tls_bio_recv, NULL);
+    return 0;
+}
+
+void tls_session_describe_error(const struct tls_session *session, char *error,
+                                size_t error_size) {
+    CHECK(error_size > 0);
+    error[0] = '\0';
+    uint32_t flags = mbedtls_ssl_get_verify_result(&session->ssl);
+    if (session->last_error == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags != 0 &&
+        flags != (uint32_t)-1) {
+        char reasons[256];
+        int length = mbedtls_x509_crt_verify_info(reasons, sizeof reasons, "", flags);
+        /* One reason per line; keep the sentence on one line. */
+        for (int index = 0; index < length; index++) {
+            if (reasons[index] == '\n') reasons[index] = index + 1 == length ? '\0' : ';';
+        }
+        snprintf(error, error_size, "certificate rejected: %s", length > 0 ? reasons : "?");
+        return;
+    }
+    if (session->last_error == 0) {
+        snprintf(error, error_size, "TLS failure");
+        return;
+    }
+    char text[160];
+    mbedtls_strerror(session->last_error, text, sizeof text);
+    snprintf(error, error_size, "%s (-0x%04x)", text, (unsigned)-session->last_error);
 }

@@ -34,7 +34,22 @@ struct tls_session {
     struct buf out;          /* ciphertext waiting to be written to the socket */
     int handshake_done;      /* the handshake completed */
     int peer_closed;         /* the peer sent close_notify */
+    int last_error;          /* the last mbedtls failure code, for messages (0: none) */
 };
+
+/* The client side: whom outbound connections trust. */
+struct tls_client_config {
+    mbedtls_ssl_config ssl_config;   /* shared by every client session */
+    mbedtls_x509_crt trusted;        /* CA certificates that may sign a server's chain */
+    mbedtls_entropy_context entropy; /* OS entropy source */
+    mbedtls_ctr_drbg_context drbg;   /* random generator seeded from entropy */
+};
+
+/* CA bundles tried in order when no CA file is configured (Debian/Ubuntu/Alpine,
+ * RHEL/Fedora, OpenSUSE, macOS/BSD/OpenSSL default). */
+#define TLS_SYSTEM_CA_FILES                                                               \
+    {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",          \
+     "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem", "/etc/pki/tls/cacert.pem"}
 
 /* Loads a PEM certificate chain and key. On failure `error` holds a sentence. */
 int tls_server_config_init(struct tls_server_config *config, const char *certificate_path,
@@ -42,6 +57,24 @@ int tls_server_config_init(struct tls_server_config *config, const char *certifi
 void tls_server_config_free(struct tls_server_config *config);
 
 int tls_session_init(struct tls_session *session, struct tls_server_config *config);
+
+/* A client configuration that verifies servers (MBEDTLS_SSL_VERIFY_REQUIRED, TLS 1.2
+ * or later) against the PEM bundle `ca_file`, or the first system bundle of
+ * TLS_SYSTEM_CA_FILES that exists when `ca_file` is NULL or "". Returns 0,
+ * ERR_NOTFOUND (no bundle), ERR_TLS (nothing usable in it); `error` gets a sentence. */
+int tls_client_config_init(struct tls_client_config *config, const char *ca_file, char *error,
+                           size_t error_size);
+void tls_client_config_free(struct tls_client_config *config);
+
+/* A client session for `host_name`, which is sent as SNI and must match the server certificate. The handshake runs inside
+ * tls_session_read(), as for servers; the first call sends the ClientHello. */
+int tls_client_session_init(struct tls_session *session, struct tls_client_config *config,
+                            const char *host_name);
+
+/* Writes a sentence on why the session failed (the certificate check, or the
+ * mbedtls error) into `error`. */
+void tls_session_describe_error(const struct tls_session *session, char *error,
+                                size_t error_size);
 void tls_session_free(struct tls_session *session);
 
 /* Adds received ciphertext (bounded; ERR_LIMIT if the peer floods). */

@@ -32,9 +32,10 @@ comptime {
 // ---- Source lists -------------------------------------------------------------------------
 
 /// Docket's own modules are every .c file under src/ except main.c (linked only into the binary)
-/// and web/embed.c (a build-time host tool): a file added to src/ cannot be forgotten here.
+/// and web/embed.c, tasks/tzdata_embed.c (build-time host tools): a file added to src/ cannot be
+/// forgotten here.
 fn docketSources(b: *std.Build) []const []const u8 {
-    return listCFilesRecursive(b, "src", &.{ "main.c", "web/embed.c" }, "");
+    return listCFilesRecursive(b, "src", &.{ "main.c", "web/embed.c", "tasks/tzdata_embed.c" }, "");
 }
 
 /// Strict flags for our code (STYLE.md).
@@ -174,6 +175,7 @@ fn checkVendor(b: *std.Build) void {
         "vendor/src/libuv/include/uv.h",  "vendor/src/llhttp/include/llhttp.h",
         "vendor/src/sqlite3/sqlite3.c",   "vendor/src/wslay/lib/includes/wslay/wslayver.h",
         "vendor/src/mbedtls/include/mbedtls/ssl.h", "vendor/src/yyjson/src/yyjson.h",
+        "vendor/src/tzdata/tzdata.zi",
     };
     for (required) |path| {
         b.build_root.handle.access(path, .{}) catch {
@@ -234,6 +236,32 @@ fn webAssets(b: *std.Build) std.Build.LazyPath {
     return output;
 }
 
+/// Generates the C table of embedded IANA zone files (the time-zone fallback, src/tasks/tzdata.c)
+/// from every file under vendor/src/tzdata/; the tool skips those that are not TZif. One run step,
+/// shared by every module that links Docket's sources.
+var tzdata_table: ?std.Build.LazyPath = null;
+fn tzdataTable(b: *std.Build) std.Build.LazyPath {
+    if (tzdata_table) |table| return table;
+    const tool = b.addExecutable(.{
+        .name = "tzdata_embed",
+        .root_module = b.createModule(.{ .target = b.graph.host, .optimize = .Debug, .link_libc = true }),
+    });
+    tool.root_module.addCSourceFile(.{ .file = b.path("src/tasks/tzdata_embed.c"), .flags = &docket_flags });
+    const run = b.addRunArtifact(tool);
+    const output = run.addOutputFileArg("tzdata_data.c");
+    run.addFileArg(b.path("vendor/src/tzdata/tzdata.zi"));
+    var dir = b.build_root.handle.openDir("vendor/src/tzdata", .{ .iterate = true }) catch @panic("vendor/src/tzdata is missing");
+    defer dir.close();
+    var walker = dir.walk(b.allocator) catch @panic("out of memory");
+    defer walker.deinit();
+    while (walker.next() catch @panic("cannot walk vendor/src/tzdata")) |entry| {
+        if (entry.kind != .file or std.mem.startsWith(u8, entry.basename, ".")) continue;
+        run.addPrefixedFileArg(b.fmt("{s}=", .{entry.path}), b.path(b.pathJoin(&.{ "vendor/src/tzdata", entry.path })));
+    }
+    tzdata_table = output;
+    return output;
+}
+
 fn versionString(b: *std.Build) []const u8 {
     var code: u8 = 0;
     const commit = b.runAllowFail(&.{ "git", "-C", b.build_root.path orelse ".", "rev-parse", "--short=10", "HEAD" }, &code, .Ignore) catch
@@ -243,6 +271,7 @@ fn versionString(b: *std.Build) []const u8 {
 
 /// A module with Docket's own sources (not main.c) and every dependency linked in.
 fn docketModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode, libs: []const *std.Build.Step.Compile, deps: []const Dependency, assets: std.Build.LazyPath, version: []const u8, strip: bool) *std.Build.Module {
+    const tzdata = tzdataTable(b);
     const module = b.createModule(.{
         .target = target,
         .optimize = optimize,
@@ -253,6 +282,7 @@ fn docketModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.b
     module.addCMacro("DOCKET_VERSION", b.fmt("\"{s}\"", .{version}));
     module.addCSourceFiles(.{ .root = b.path("src"), .files = docketSources(b), .flags = &docket_flags });
     module.addCSourceFile(.{ .file = assets, .flags = &relaxed_flags });
+    module.addCSourceFile(.{ .file = tzdata, .flags = &relaxed_flags });
     module.addIncludePath(b.path("src/web"));
     addDependencyIncludes(b, module, deps);
     for (libs) |lib| module.linkLibrary(lib);
@@ -389,6 +419,7 @@ const ClangBuild = struct {
         own_flags.append(b.allocator, b.fmt("-DDOCKET_VERSION=\"{s}\"", .{self.version})) catch @panic("oom");
         for (docketSources(b)) |file| add(&objects, b, self.object(b.path(b.pathJoin(&.{ "src", file })), own_flags.items, &.{"src/web"}));
         add(&objects, b, self.object(self.assets, &.{ "-std=c17", "-w" }, &.{"src/web"}));
+        add(&objects, b, self.object(tzdataTable(b), &.{ "-std=c17", "-w" }, &.{}));
         for (extra_sources) |source| add(&objects, b, self.object(source, own_flags.items, &.{ "src/web", extra_include }));
         const run = b.addSystemCommand(&.{ self.clang, "-g" });
         run.addArgs(sanitize_flags);

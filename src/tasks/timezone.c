@@ -7,16 +7,22 @@
  *   awk '/^Z/{print $2} /^L/{print $3}' tzdata.zi | LC_ALL=C sort -u
  * and committed as data, so validation does not depend on the machine the
  * static binary runs on. Zones added after 2025b are still accepted where
- * the host has their TZif file; the file check reads only the 4-byte magic.
- * The directory is a setting only so tests can supply zones of their own.
+ * the host has their TZif file (the check reads only the 4-byte magic) or
+ * the embedded tzdata (tzdata.h) has them. The directory is the standard
+ * TZDIR environment variable when set (as glibc and musl honour it), else
+ * /usr/share/zoneinfo; tests also set it directly to supply zones of their
+ * own.
  */
 #include "timezone.h"
 
 #include "../base/check.h"
 #include "../base/err.h"
 #include "../base/limits.h"
+#include "../base/logger.h"
+#include "tzdata.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,19 +159,64 @@ static const char *const timezone_names[] = {
 
 #define TIMEZONE_NAME_COUNT (sizeof timezone_names / sizeof timezone_names[0])
 
-/* The fallback's directory; only tests change it. */
+/* The host's zone directory; TZDIR or tests change it. */
 static char timezone_directory[TIMEZONE_DIRECTORY_BYTES + 1] = TIMEZONE_DIRECTORY;
 
+/* False until the directory was chosen (from TZDIR) or set. */
+static bool timezone_directory_chosen;
+
+/* True once the source of zone data was logged. */
+static bool timezone_source_logged;
+
+/* The default: TZDIR when it is set, not empty and fits; else
+ * TIMEZONE_DIRECTORY. */
+static const char *timezone_directory_default(void) {
+    const char *variable = getenv("TZDIR");
+    if (variable != NULL && variable[0] != '\0' && strlen(variable) <= TIMEZONE_DIRECTORY_BYTES)
+        return variable;
+    return TIMEZONE_DIRECTORY;
+}
+
 int timezone_directory_set(const char *directory) {
-    if (directory == NULL) directory = TIMEZONE_DIRECTORY;
+    if (directory == NULL) directory = timezone_directory_default();
     size_t length = strlen(directory);
     if (length == 0 || length > TIMEZONE_DIRECTORY_BYTES) return ERR_INVAL;
     memcpy(timezone_directory, directory, length + 1);
+    timezone_directory_chosen = true;
     return 0;
 }
 
 const char *timezone_directory_get(void) {
+    if (!timezone_directory_chosen) {
+        int rc = timezone_directory_set(NULL);
+        CHECK(rc == 0);
+    }
     return timezone_directory;
+}
+
+bool timezone_directory_present(void) {
+    int fd = open(timezone_directory_get(), O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
+
+int timezone_source_describe(char *out, size_t size) {
+    CHECK(out != NULL && size > 0);
+    int written = timezone_directory_present()
+                      ? snprintf(out, size, "system zoneinfo at %s", timezone_directory_get())
+                      : snprintf(out, size, "embedded tzdata %s", tzdata_version());
+    return written >= 0 && (size_t)written < size ? 0 : ERR_LIMIT;
+}
+
+void timezone_source_log(void) {
+    if (timezone_source_logged) return;
+    timezone_source_logged = true;
+    char source[TIMEZONE_DIRECTORY_BYTES + 64];
+    char quoted[sizeof source + 8];
+    (void)timezone_source_describe(source, sizeof source);
+    LOG_INFO("timezone", "time-zone data", "source=%s fallback=%s",
+             logger_quote(source, quoted, (int)sizeof quoted), tzdata_version());
 }
 
 size_t timezone_table_size(void) {
@@ -229,9 +280,10 @@ static bool timezone_refused(const char *text) {
  * a FIFO planted there from stalling the loop. */
 static bool timezone_file_is_tzif(const char *text, size_t length) {
     char path[TIMEZONE_DIRECTORY_BYTES + 1 + LIMIT_TIMEZONE_NAME_BYTES + 1];
-    size_t directory_length = strlen(timezone_directory);
+    const char *directory = timezone_directory_get();
+    size_t directory_length = strlen(directory);
     CHECK(length <= LIMIT_TIMEZONE_NAME_BYTES && directory_length <= TIMEZONE_DIRECTORY_BYTES);
-    memcpy(path, timezone_directory, directory_length);
+    memcpy(path, directory, directory_length);
     path[directory_length] = '/';
     memcpy(path + directory_length + 1, text, length + 1);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -242,11 +294,19 @@ static bool timezone_file_is_tzif(const char *text, size_t length) {
     return got == (ssize_t)sizeof magic && memcmp(magic, "TZif", 4) == 0;
 }
 
+/* True when the embedded tzdata has a zone named `text`. */
+static bool timezone_is_embedded(const char *text) {
+    const uint8_t *bytes = NULL;
+    size_t length = 0;
+    return tzdata_find(text, &bytes, &length) == 0;
+}
+
 bool timezone_is_valid(const char *name, size_t length) {
     CHECK(name != NULL || length == 0);
+    timezone_source_log();
     char text[LIMIT_TIMEZONE_NAME_BYTES + 1];
     if (!timezone_shape(name, length, text)) return false;
     if (timezone_in_table(text)) return true;
     if (timezone_refused(text)) return false;
-    return timezone_file_is_tzif(text, length);
+    return timezone_file_is_tzif(text, length) || timezone_is_embedded(text);
 }

@@ -16,6 +16,7 @@
 #include "../base/mem.h"
 #include "../base/timefmt.h"
 #include "timezone.h"
+#include "tzdata.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -704,6 +705,16 @@ fail:
     return rc;
 }
 
+/* The host's file first (the OS keeps it current), then the embedded
+ * tzdata for a valid name the host lacks, or for a host without the
+ * directory at all. */
 int zoneinfo_load(const char *name, struct zoneinfo *zone) {
-    return zoneinfo_load_at(timezone_directory_get(), name, zone);
+    int rc = zoneinfo_load_at(timezone_directory_get(), name, zone);
+    if (rc != ERR_NOTFOUND)
+        return rc;
+    const uint8_t *bytes = NULL;
+    size_t length = 0;
+    if (tzdata_find(name, &bytes, &length) != 0)
+        return ERR_NOTFOUND;
+    return zoneinfo_parse(bytes, length, zone);
 }

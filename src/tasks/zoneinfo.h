@@ -5,7 +5,8 @@
  * Recurring tasks are kept in local time ("09:00 every day in Berlin stays
  * 09:00 across DST"), so the next occurrence is found in civil time and
  * converted to a UTC instant with the zone's rules. The rules come from the
- * host's zoneinfo directory; embedded fallback data is a later step.
+ * host's zoneinfo directory, or from the embedded tzdata (tzdata.h) for a
+ * zone the host lacks.
  *
  * File layout (RFC 8536 section 3; all integers big-endian, signed where
  * they are times or offsets):
@@ -153,8 +154,10 @@ enum zoneinfo_policy {
 };
 
 /* Reads the TZif file of zone `name` (NUL-terminated) from the zone
- * directory in force (timezone_directory_get(): TIMEZONE_DIRECTORY unless
- * timezone_directory_set() chose another). */
+ * directory in force (timezone_directory_get(): $TZDIR or
+ * TIMEZONE_DIRECTORY unless timezone_directory_set() chose another); when
+ * that gives ERR_NOTFOUND (no such file, or no such directory), parses the
+ * embedded tzdata's copy instead. ERR_NOTFOUND when neither has it. */
 int zoneinfo_load(const char *name, struct zoneinfo *zone);
 
 /* Same, from `directory`. The name must pass timezone_is_valid() (which

@@ -17,8 +17,14 @@
 #define WEBHOOK_SECRET_BYTES_MIN 16
 #define WEBHOOK_SECRET_BYTES_MAX 256
 
-/* Writes "v1=<hex>" into `out`. 0 or a negative code. */
+/* Writes "v1=<hex>" into `out`. 0 or a negative code (ERR_INVAL for a
+ * secret outside WEBHOOK_SECRET_BYTES_MIN..MAX; `out` is "" then). */
 int webhook_sign(const char *secret, size_t secret_length, int64_t timestamp_s, const char *body,
                  size_t body_length, char out[WEBHOOK_SIGNATURE_BYTES]);
+
+/* HMAC-SHA256 of the concatenation of `part_count` parts (the MAC under
+ * webhook_sign(), exposed so tests can check it against RFC 4231). */
+int webhook_hmac_sha256(const void *key, size_t key_length, const void *const *parts,
+                        const size_t *part_lengths, size_t part_count, uint8_t out[32]);
 
 #endif

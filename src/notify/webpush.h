@@ -31,11 +31,23 @@ struct webpush_subscription_keys {
 int webpush_keys_parse(const char *p256dh_b64url, const char *auth_b64url,
                        struct webpush_subscription_keys *out, const char **message);
 
+/* The two halves of webpush_keys_parse(), for validation that names the
+ * field: `message` is a phrase without the field name ("must be 16 bytes in
+ * base64url"). Trailing "=" padding is tolerated. 0 or ERR_INVAL. */
+int webpush_p256dh_parse(const char *b64url, uint8_t out[WEBPUSH_P256_PUBLIC_BYTES],
+                         const char **message);
+int webpush_auth_parse(const char *b64url, uint8_t out[WEBPUSH_AUTH_BYTES], const char **message);
+
 /* Encrypts `plaintext` (<= WEBPUSH_PAYLOAD_MAX) for the subscription into
  * `out` (one aes128gcm record: salt(16) rs(4)=4096 idlen(1)=65 keyid(65 =
  * the ephemeral public key) ciphertext+tag). A fresh ephemeral key and salt
  * each call (from `random`, which tests may fix: NULL = the OS source). Returns
- * bytes written or a negative code. */
+ * bytes written or a negative code.
+ * The hook is asked first for the 16-byte salt, then for the 32-byte
+ * ephemeral private scalar (big-endian; asked again while it is not in
+ * [1, n-1]). The output is WEBPUSH_ENCRYPTED_BYTES(plaintext_length) bytes;
+ * ERR_LIMIT when the payload or `out_size` is too large or too small. */
+#define WEBPUSH_ENCRYPTED_BYTES(plaintext_length) (86 + (plaintext_length) + 1 + 16)
 typedef int (*webpush_random_fn)(void *arg, uint8_t *out, size_t length);
 int webpush_encrypt(const struct webpush_subscription_keys *keys, const uint8_t *plaintext,
                     size_t plaintext_length, webpush_random_fn random, void *random_arg,
@@ -59,5 +71,12 @@ int webpush_vapid_load_or_create(const char *path, struct webpush_vapid *out, ch
  * of endpoint>","exp":now+12h,"sub":subject}. Returns 0 or a negative code. */
 int webpush_vapid_header(const struct webpush_vapid *vapid, const char *endpoint_origin,
                          const char *subject, int64_t now_s, char *out, size_t out_size);
+
+/* The JWT alone (what webpush_vapid_header() puts after "t="). `subject`
+ * NULL or "" leaves out "sub". Claims must be printable ASCII without '"'
+ * or '\\' (ERR_INVAL). The signature is the raw 64-byte r || s of RFC 7518
+ * section 3.4, deterministic (RFC 6979). */
+int webpush_vapid_jwt(const struct webpush_vapid *vapid, const char *endpoint_origin,
+                      const char *subject, int64_t now_s, char *out, size_t out_size);
 
 #endif

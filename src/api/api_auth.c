@@ -10,6 +10,7 @@
 #include "../base/err.h"
 #include "../base/logger.h"
 #include "../base/mem.h"
+#include "../notify/notify_settings.h"
 #include "../tasks/timezone.h"
 
 #include <stdio.h>
@@ -150,7 +151,8 @@ static int api_read_credentials(struct exchange *exchange, yyjson_doc **doc_out,
             if (strcmp(allowed[slot], name) == 0) known = 1;
         }
         if (!known) task_errors_add(&errors, name, "is not a field of this request");
-        else if (strcmp(name, "settings") != 0 && !yyjson_is_str(value)) {
+        else if (strcmp(name, "settings") != 0 && strcmp(name, "notifications") != 0 &&
+                 !yyjson_is_str(value)) {
             task_errors_add(&errors, name, "must be a string");
         }
     }
@@ -416,12 +418,49 @@ enum exchange_status api_login(struct exchange *exchange) {
 
 /* ---- The caller's account ------------------------------------------------------------------ */
 
+/* Appends "notifications" (the effective channel settings, defaults filled
+ * in, and the webhook's derived secret, which only the user sees) to the
+ * user object in `body`. */
+static int api_me_notifications_json(struct api *api, const struct user_record *user,
+                                     struct buf *body) {
+    struct notify_settings settings;
+    notify_settings_from_user(user->settings, strlen(user->settings), &settings);
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *root = doc != NULL ? notify_settings_to_json(&settings, doc) : NULL;
+    uint8_t key[NOTIFY_WEBHOOK_KEY_BYTES];
+    char secret[NOTIFY_WEBHOOK_SECRET_BYTES];
+    int rc = root != NULL ? 0 : ERR_NOMEM;
+    if (rc == 0 && notify_webhook_key_load(api->config->data_dir, key) == 0 &&
+        notify_webhook_secret(key, user->id, settings.webhook_secret_version, secret) == 0) {
+        yyjson_mut_val *webhook = yyjson_mut_obj_get(root, "webhook");
+        if (!yyjson_mut_obj_add_strcpy(doc, webhook, "secret", secret)) rc = ERR_NOMEM;
+    }
+    memset(key, 0, sizeof key);
+    size_t length = 0;
+    char *text = NULL;
+    if (rc == 0) {
+        yyjson_mut_doc_set_root(doc, root);
+        text = yyjson_mut_write(doc, 0, &length);
+        if (text == NULL) rc = ERR_NOMEM;
+    }
+    /* The user object ends with its closing brace: the member goes before it. */
+    if (rc == 0 && (body->length < 2 || body->data[body->length - 1] != '}')) rc = ERR_INVAL;
+    if (rc == 0) {
+        body->length--;
+        rc = buf_printf(body, ",\"notifications\":%s}", text);
+    }
+    free(text);
+    yyjson_mut_doc_free(doc);
+    return rc;
+}
+
 enum exchange_status api_me_get(struct exchange *exchange) {
     struct api_caller caller;
     if (api_authenticate(exchange, &caller) != 0) return EXCHANGE_DONE;
     struct buf body;
     buf_init(&body, 64 * 1024);
-    if (service_user_json(&caller.user, &body) != 0) {
+    if (service_user_json(&caller.user, &body) != 0 ||
+        api_me_notifications_json(api_of(exchange), &caller.user, &body) != 0) {
         response_problem(&exchange->response, 503, "Out of memory.", NULL, 0);
     } else {
         api_send_json(exchange, 200, &body);
@@ -477,6 +516,25 @@ static void api_me_hashed(struct api_hash_job *job) {
     api_job_free(job);
 }
 
+/* Checks "notifications" of PATCH /me and merges it into the settings object
+ * the update stores: the new "settings" of the same request when given,
+ * else the user's current one. */
+static void api_me_notifications(struct api_hash_job *job, yyjson_val *notifications,
+                                 struct task_errors *errors) {
+    struct notify_settings settings;
+    const char *stored = job->user.settings;
+    notify_settings_from_user(stored, strlen(stored), &settings);
+    if (notify_settings_apply(&settings, notifications, job->api->config->notify_allow_http != 0,
+                              errors) != 0) {
+        return;
+    }
+    const char *base = job->settings[0] != '\0' ? job->settings : stored;
+    char merged[sizeof job->settings];
+    int rc = notify_settings_store(base, strlen(base), &settings, merged, sizeof merged);
+    if (rc == 0) memcpy(job->settings, merged, sizeof merged);
+    else task_errors_add(errors, "notifications", "makes the settings too large (2 KiB at most)");
+}
+
 /* Validates PATCH /me; fills the job. -1 with the problem set. */
 static int api_me_validate(struct exchange *exchange, yyjson_doc *doc, struct api_hash_job *job) {
     struct task_errors errors = {.count = 0};
@@ -500,6 +558,10 @@ static int api_me_validate(struct exchange *exchange, yyjson_doc *doc, struct ap
             memcpy(job->settings, text, written);
         }
         free(text);
+    }
+    yyjson_val *notifications = yyjson_obj_get(yyjson_doc_get_root(doc), "notifications");
+    if (notifications != NULL && errors.count == 0) {
+        api_me_notifications(job, notifications, &errors);
     }
     size_t new_length = 0, current_length = 0;
     const char *password = api_member(doc, "password", &new_length);
@@ -528,20 +590,22 @@ enum exchange_status api_me_patch(struct exchange *exchange) {
     struct api *api = api_of(exchange);
     struct api_caller caller;
     if (api_authenticate(exchange, &caller) != 0) return EXCHANGE_DONE;
-    static const char *const allowed[] = {"timezone", "settings", "password", "current_password",
-                                          NULL};
+    static const char *const allowed[] = {"timezone", "settings", "notifications", "password",
+                                          "current_password", NULL};
     yyjson_doc *doc = NULL;
     if (api_read_credentials(exchange, &doc, allowed) != 0) return EXCHANGE_DONE;
     struct api_hash_job *job = mem_calloc(1, sizeof *job);
     enum exchange_status status = EXCHANGE_DONE;
+    if (job != NULL) {
+        job->api = api;
+        job->user = caller.user;
+    }
     if (job == NULL) {
         response_problem(&exchange->response, 503, "Out of memory.", NULL, 0);
     } else if (api_me_validate(exchange, doc, job) != 0) {
         api_job_free(job);
     } else {
-        job->api = api;
         job->exchange = exchange;
-        job->user = caller.user;
         if (job->new_password_length > 0) {
             job->kind = API_HASH_VERIFY;
             memcpy(job->stored, caller.user.password_hash, sizeof job->stored);

@@ -39,6 +39,8 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/audit", api_audit},
     {"GET", "/api/v1/admin/users", api_admin_users},
     {"GET", "/api/v1/admin/consumers", api_admin_consumers},
+    {"GET", "/api/v1/admin/dlq", api_admin_dlq_list},
+    {"POST", "/api/v1/admin/dlq/{id}/redrive", api_admin_dlq_redrive},
     {"GET", "/api/v1/openapi.json", api_openapi},
     {"GET", "/api/v1/ws", api_ws},
 };

@@ -30,6 +30,7 @@
 #include <uv.h>
 
 struct api_hash_job;
+struct deadletter;
 struct hub;
 
 /* Failed logins of one username or one address, for throttling. */
@@ -59,6 +60,7 @@ struct api {
     struct map token_cache;           /* verified token text -> struct api_token */
     struct hub *hub;                  /* realtime fan-out (set by the server; NULL: no /ws) */
     uint64_t ws_handshakes_refused;   /* upgrades answered with an HTTP error */
+    struct deadletter *deadletter;    /* the DLQ (set by the server; NULL: admin/dlq is 503) */
 };
 
 /* A token that passed jwt_verify. Every request of a session presents the
@@ -169,6 +171,8 @@ enum exchange_status api_events(struct exchange *exchange);
 enum exchange_status api_audit(struct exchange *exchange);
 enum exchange_status api_admin_users(struct exchange *exchange);
 enum exchange_status api_admin_consumers(struct exchange *exchange);
+enum exchange_status api_admin_dlq_list(struct exchange *exchange);
+enum exchange_status api_admin_dlq_redrive(struct exchange *exchange);
 enum exchange_status api_openapi(struct exchange *exchange);
 enum exchange_status api_ws(struct exchange *exchange);
 

@@ -42,6 +42,14 @@ struct clock;
 #define DEADLETTER_CONSUMER_NAME_BYTES 32
 #define DEADLETTER_HANDLERS_MAX 8
 
+/* Items per list page: default and most (API.md lists). */
+#define DEADLETTER_LIST_LIMIT_DEFAULT 50
+#define DEADLETTER_LIST_LIMIT_MAX 500
+
+/* A list page stops early (with a next_cursor) once its items reach this
+ * many bytes, so a page of large events stays bounded. */
+#define DEADLETTER_LIST_BYTES_MAX (4u * 1024 * 1024)
+
 /* An entry as the API and the handlers see it. Strings point into storage
  * valid during the call only. */
 struct deadletter_entry {
@@ -78,7 +86,10 @@ typedef void (*deadletter_done)(void *arg, int status, const char *id);
 int deadletter_put(struct deadletter *deadletter, const struct deadletter_entry *entry,
                    deadletter_done done, void *arg);
 
-/* The outcome of a redrive started through the handler. */
+/* The outcome of a redrive started through the handler. A failed round is
+ * put again by its consumer (deadletter_put, with the new error: a new
+ * entry); this call only marks the old entry "failed_again".
+ * 0, ERR_NOTFOUND, ERR_CONFLICT (the entry is not "redriving"). */
 int deadletter_resolve(struct deadletter *deadletter, const char *id, bool succeeded);
 
 /* GET /api/v1/admin/dlq: {"items":[entry...],"next_cursor":...}, newest first,
@@ -91,6 +102,9 @@ int deadletter_list_json(struct deadletter *deadletter, const char *state, size_
  * ERR_NOTFOUND (404), ERR_CONFLICT (409: already
  * redriving or redriven), other negative codes (503). */
 int deadletter_redrive(struct deadletter *deadletter, const char *id, struct buf *out);
+
+/* True for "dead", "redriving", "redriven" and "failed_again". */
+bool deadletter_state_valid(const char *state);
 
 /* Entries by state, for /metrics. */
 size_t deadletter_count(const struct deadletter *deadletter, const char *state);

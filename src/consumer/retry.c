@@ -30,11 +30,8 @@ _Static_assert(RETRY_ITEMS_MAX <= (1 << RETRY_SLOT_BITS), "slots must fit in an 
 
 /* ---- Policy ------------------------------------------------------------ */
 
-int retry_policy_parse(const char *text, struct retry_policy *out) {
-    CHECK(out != NULL);
-    memset(out, 0, sizeof *out);
-    if (text == NULL || *text == '\0')
-        return ERR_INVAL;
+/* Reads the comma-separated delays; a failure may leave some in `out`. */
+static int retry_policy_read(const char *text, struct retry_policy *out) {
     const char *at = text;
     for (;;) {
         if (*at < '0' || *at > '9' || out->delay_count == RETRY_DELAYS_MAX)
@@ -51,6 +48,16 @@ int retry_policy_parse(const char *text, struct retry_policy *out) {
             return ERR_INVAL;
         at = end + 1;
     }
+}
+
+int retry_policy_parse(const char *text, struct retry_policy *out) {
+    CHECK(out != NULL);
+    memset(out, 0, sizeof *out);
+    int rc = text == NULL ? ERR_INVAL : retry_policy_read(text, out);
+    if (rc != 0)
+        memset(out, 0, sizeof *out); /* no half-parsed schedule */
+    CHECK(rc != 0 || (out->delay_count >= 1 && out->delay_count <= RETRY_DELAYS_MAX));
+    return rc;
 }
 
 int64_t retry_policy_delay_ms(const struct retry_policy *policy, int attempts) {

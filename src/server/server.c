@@ -12,6 +12,8 @@
 #include "../base/err.h"
 #include "../base/logger.h"
 #include "../base/mem.h"
+#include "../consumer/deadletter.h"
+#include "../consumer/notify_db.h"
 #include "../evlog/evlog.h"
 #include "../evlog/evlog_uv.h"
 #include "../http/server.h"
@@ -67,6 +69,9 @@ struct server {
     uv_timer_t evlog_timer;          /* lets a log that failed a write retry */
     int evlog_timer_started;         /* evlog_timer is initialised */
     struct evlog_topic *events;      /* the "events" topic: every domain event */
+    struct evlog_topic *dlq_topic;   /* the "dlq" topic: dead-letter entries (deadletter.h) */
+    struct db *notify_db;            /* <data_dir>/notify.db: DLQ mirror, deliveries (loop) */
+    struct deadletter *deadletter;   /* the dead-letter queue shared by every consumer */
     struct db *db;                   /* <data_dir>/docket.db: reads on the loop */
     struct db *db_writer;            /* the projection's own connection (thread pool) */
     struct evlog_uv_executor projection_executor; /* runs projection batches */
@@ -210,6 +215,18 @@ static int server_metrics_hub(const struct server *server, struct buf *body) {
         (unsigned long long)stats->catchup_events_read, (unsigned long long)stats->stalls_closed);
 }
 
+/* Dead-letter entries by state. */
+static int server_metrics_dlq(const struct server *server, struct buf *body) {
+    static const char *const states[] = {"dead", "redriving", "redriven", "failed_again"};
+    int rc = buf_append_str(body, "# HELP docket_dlq_entries Dead-letter entries by state.\n"
+                                  "# TYPE docket_dlq_entries gauge\n");
+    for (size_t index = 0; rc == 0 && index < sizeof states / sizeof states[0]; index++) {
+        rc = buf_printf(body, "docket_dlq_entries{state=\"%s\"} %zu\n", states[index],
+                        deadletter_count(server->deadletter, states[index]));
+    }
+    return rc;
+}
+
 /* Prometheus text exposition (format 0.0.4) of the process's counters. */
 static enum exchange_status server_metrics(struct exchange *exchange) {
     struct server *server = exchange->context;
@@ -267,6 +284,7 @@ static enum exchange_status server_metrics(struct exchange *exchange) {
                         (unsigned long long)server->checkpoints_total);
     }
     if (rc == 0 && server->hub != NULL) rc = server_metrics_hub(server, body);
+    if (rc == 0 && server->deadletter != NULL) rc = server_metrics_dlq(server, body);
     if (rc != 0) {
         response_problem(response, 503, "Out of memory.", NULL, 0);
         return EXCHANGE_DONE;
@@ -542,6 +560,33 @@ static int server_open_hub(struct server *server) {
     return 0;
 }
 
+/* The "dlq" topic, notify.db and the dead-letter queue (which copies into
+ * notify.db what a crash kept from being mirrored). Consumers that deliver
+ * (the notifier) open after this with server->notify_db and
+ * server->deadletter. */
+static int server_open_deadletter(struct server *server) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/notify.db", server->config->data_dir);
+    struct db_error db_error = {{0}};
+    int rc = notify_db_open(&server->notify_db, path, &db_error);
+    if (rc != 0) {
+        char quoted[700];
+        LOG_ERROR("server", "cannot open the notification database", "error=%s",
+                  logger_quote(db_error.message, quoted, sizeof quoted));
+        server->notify_db = NULL;
+        return rc;
+    }
+    rc = evlog_topic_open(server->evlog, "dlq", &server->dlq_topic);
+    if (rc == 0) rc = deadletter_open(&server->deadletter, server->dlq_topic, server->notify_db,
+                                      NULL);
+    if (rc != 0) {
+        LOG_ERROR("server", "cannot open the dead-letter queue", "error=%s", err_name(rc));
+        return rc;
+    }
+    server->api.deadletter = server->deadletter;
+    return 0;
+}
+
 /* The database, the projection (caught up with the log before anything is
  * served), the command layer and the API. */
 static int server_open_domain(struct server *server) {
@@ -592,6 +637,8 @@ static int server_open_domain(struct server *server) {
                   server->evlog);
     if (rc != 0) return rc;
     server->api_ready = 1;
+    rc = server_open_deadletter(server);
+    if (rc != 0) return rc;
     rc = server_open_hub(server);
     if (rc != 0) return rc;
     server_start_checkpoints(server);
@@ -725,6 +772,8 @@ done:
         uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
     }
     if (server->hub != NULL) hub_close(server->hub);
+    deadletter_close(server->deadletter); /* after the loop: no dlq append is in flight */
+    if (server->notify_db != NULL) db_close(server->notify_db);
     service_close(server->service);
     if (server->api_ready) api_free(&server->api);
     projection_close(server->projection);

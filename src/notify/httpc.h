@@ -18,6 +18,11 @@ struct outbound_trust;
 #define HTTPC_URL_BYTES_MAX 2048
 #define HTTPC_HEADERS_MAX 16
 #define HTTPC_BODY_KEPT 512
+/* Response bytes read at most (head and body); past it ERR_LIMIT. A push
+ * service or webhook answers in a few hundred bytes. */
+#define HTTPC_RESPONSE_BYTES_MAX (1024 * 1024)
+/* Request body bytes at most (Web Push bodies are <= 4096, webhooks small). */
+#define HTTPC_REQUEST_BODY_BYTES_MAX (512 * 1024)
 
 /* A URL split up. Only http and https, a host (name, IPv4 or [IPv6]), an
  * optional port, and a path with query ("/" when absent). No user info, no
@@ -33,6 +38,10 @@ struct httpc_url {
  * "must be an https URL"). `allow_http` admits http://. */
 int httpc_url_parse(const char *text, size_t length, bool allow_http, struct httpc_url *out,
                     const char **message);
+
+/* The origin "scheme://host[:port]" (port only when not the default, IPv6
+ * in brackets): the VAPID audience of a push endpoint. 0 or ERR_LIMIT. */
+int httpc_url_origin(const struct httpc_url *url, char *out, size_t out_size);
 
 struct httpc_header {
     const char *name;  /* e.g. "Content-Encoding" */
@@ -56,7 +65,15 @@ typedef void (*httpc_done)(void *arg, int status, int http_status, const char *b
                            size_t body_length, const char *error);
 
 /* Starts the POST. 0 (done fires exactly once, never before this returns) or
- * a negative code (done does not fire). */
+ * a negative code (done does not fire): ERR_INVAL for a header name that is
+ * not a token, one this module writes itself (Host, Content-Length,
+ * Content-Type, Connection, Transfer-Encoding), a value or content type with
+ * CR, LF or another control character, https without `trust`, or a
+ * timeout <= 0; ERR_LIMIT past HTTPC_HEADERS_MAX or
+ * HTTPC_REQUEST_BODY_BYTES_MAX. 1xx responses are skipped; a failure after
+ * the start is reported through `done` (ERR_TIMEOUT, ERR_IO, ERR_TLS,
+ * ERR_NOTFOUND, ERR_PARSE for a malformed response, ERR_LIMIT past
+ * HTTPC_RESPONSE_BYTES_MAX). */
 int httpc_post(struct uv_loop_s *loop, struct outbound_trust *trust,
                const struct httpc_request *request, httpc_done done, void *arg);
 

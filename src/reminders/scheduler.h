@@ -50,6 +50,10 @@
 #define SCHEDULER_JUMP_MS 2000
 /* scheduler_run never asks to sleep longer than this, so jumps are noticed. */
 #define SCHEDULER_SLEEP_MAX_MS 1000
+/* The latest instant a timer may have: 9999-12-31T23:59:59.999Z, the end of
+ * the calendar the recurrence rules cover; it also keeps every sum of times
+ * far from overflow. */
+#define SCHEDULER_AT_MS_MAX INT64_C(253402300799999)
 
 enum scheduler_kind {
     SCHEDULER_REMINDER = 0, /* a reminder: reminder.triggered or reminder.missed */
@@ -78,16 +82,17 @@ struct scheduler_options {
     int64_t grace_ms;         /* reminders.grace_ms */
     int64_t wall_ms;          /* the wall clock at open (Unix ms) */
     int64_t mono_ms;          /* the monotonic clock at open */
+    size_t timers_max;        /* 0 = SCHEDULER_TIMERS_MAX; lower values for tests */
 };
 
 struct scheduler_stats {
-    uint64_t pending;         /* timers waiting */
+    uint64_t pending;         /* timers waiting (new ones and retries) */
     uint64_t firing;          /* handed out, not yet removed */
     uint64_t fired;           /* handed out in all */
     uint64_t missed;          /* of them, missed */
     uint64_t retried;         /* scheduler_retry calls */
-    uint64_t jumps_forward;   /* wall clock jumps detected */
-    uint64_t jumps_backward;
+    uint64_t jumps_forward;   /* wall clock jumps forward detected */
+    uint64_t jumps_backward;  /* wall clock jumps back detected (each rebuilt the wheel) */
     uint64_t lateness_ms_max; /* largest late_ms of a non-missed firing */
 };
 
@@ -97,13 +102,17 @@ int scheduler_open(struct scheduler **out, const struct scheduler_options *optio
 void scheduler_close(struct scheduler *scheduler);
 
 /* Schedules (task, kind, at_ms) unless it is already pending or firing.
- * 0, ERR_LIMIT, ERR_NOMEM, ERR_INVAL (bad ids). */
+ * 0, ERR_LIMIT, ERR_NOMEM, ERR_INVAL (bad ids or kind, at_ms outside
+ * 0..SCHEDULER_AT_MS_MAX). Between a backward clock jump and the run that
+ * notices it, a timer put at or before the wheel's old time fires at that
+ * run, early; the server runs at least every SCHEDULER_SLEEP_MAX_MS. */
 int scheduler_put(struct scheduler *scheduler, const char *task_id, const char *user_id,
                   enum scheduler_kind kind, int64_t at_ms);
 /* Forgets (task, kind, at_ms) whether pending or firing; nothing if unknown. */
 void scheduler_remove(struct scheduler *scheduler, const char *task_id, enum scheduler_kind kind,
                       int64_t at_ms);
-/* A firing timer whose handling failed: hand it out again after `delay_ms`. */
+/* A firing timer whose handling failed: hand it out again `delay_ms` after the
+ * wall time of the last run (a no-op unless the timer is firing). */
 void scheduler_retry(struct scheduler *scheduler, const char *task_id, enum scheduler_kind kind,
                      int64_t at_ms, int64_t delay_ms);
 
@@ -114,7 +123,16 @@ int64_t scheduler_run(struct scheduler *scheduler, int64_t wall_ms, int64_t mono
 
 const struct scheduler_stats *scheduler_stats(const struct scheduler *scheduler);
 
-/* Debug builds: checks the wheel and the index agree (wheel_validate). */
+/* Bytes the scheduler holds (its struct, the index, the records), not
+ * counting the allocator's per-block overhead. */
+size_t scheduler_bytes(const struct scheduler *scheduler);
+
+/* Checks the wheel and the index agree (wheel_validate, every waiting record
+ * scheduled, every firing one not, the counters); walks everything. Returns
+ * 0 or ERR_CORRUPT. */
+int scheduler_verify(const struct scheduler *scheduler);
+
+/* Debug builds: CHECKs scheduler_verify() is 0. */
 void scheduler_validate(const struct scheduler *scheduler);
 
 #endif

@@ -390,6 +390,7 @@ static const char db_schema_2[] =
     " PRIMARY KEY(task_id, kind, at_ms)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS reminders_by_rev ON reminders(rev);"
     "CREATE INDEX IF NOT EXISTS reminders_pending ON reminders(at_ms) WHERE state = 0;"
+    "CREATE INDEX IF NOT EXISTS reminders_done ON reminders(at_ms) WHERE state <> 0;"
     "ALTER TABLE tasks ADD COLUMN next_id TEXT;"
     "CREATE TABLE IF NOT EXISTS push_subscriptions("
     " id TEXT PRIMARY KEY,"

@@ -1296,7 +1296,19 @@ int64_t query_sweep(struct db *db, int64_t before_ns, int64_t idempotency_before
                                      " FROM idempotency WHERE created_ns < ?1"
                                      " ORDER BY created_ns LIMIT ?2)",
                                      idempotency_before_ns, max_rows - audit);
-    return keys < 0 ? keys : audit + keys;
+    if (keys < 0)
+        return keys;
+    /* Timer rows that fired, were missed, cancelled or done, and whose
+     * instant is as old as the oldest idempotency key: no event can bring
+     * them back (the projection only schedules instants after an event's
+     * own time), so they are history the events already hold. */
+    int64_t timers = query_sweep_table(db,
+                                       "DELETE FROM reminders WHERE (task_id, kind, at_ms) IN"
+                                       " (SELECT task_id, kind, at_ms FROM reminders"
+                                       " WHERE state <> 0 AND at_ms < ?1 / 1000000"
+                                       " ORDER BY at_ms LIMIT ?2)",
+                                       idempotency_before_ns, max_rows - audit - keys);
+    return timers < 0 ? timers : audit + keys + timers;
 }
 
 /* ---- Idempotency ------------------------------------------------------- */

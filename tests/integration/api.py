@@ -34,7 +34,7 @@ TASK_FIELDS = {"id", "title", "description", "completed", "completed_at", "prior
                "updated_at", "version"}
 USER_FIELDS = {"id", "username", "role", "timezone", "settings", "created_at"}
 TASK_EVENT_TYPES = {"task.created", "task.updated", "task.due_changed", "task.completed",
-                    "task.uncompleted", "task.deleted"}
+                    "task.uncompleted", "task.deleted", "recurrence.spawned"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 # Every request gets this long; a sanitizer build is several times slower.
 TIMEOUT = scaled(30)
@@ -384,7 +384,8 @@ def check_task(task):
     if task["due"] is not None:
         parse_time(task["due"])
     assert isinstance(task["timezone"], str) and task["timezone"], task
-    assert task["recurrence"] is None or set(task["recurrence"]) == {"rule", "from"}, task
+    assert task["recurrence"] is None or set(task["recurrence"]) == {
+        "rule", "from", "series_start", "index"}, task
     assert isinstance(task["reminders"], list), task
     assert task["parent_id"] is None or UUID_RE.match(task["parent_id"]), task
     assert parse_time(task["created_at"]) <= parse_time(task["updated_at"]), task
@@ -400,14 +401,14 @@ def fold(events):
     for event in events:
         kind, data = event["type"], event["data"]
         if kind not in TASK_EVENT_TYPES:
-            continue  # reminder.*, recurrence.*: not part of the task object
+            continue  # reminder.*, recurrence.ended: not part of the task object
         # One request may produce several events (PATCH {"title", "completed"}):
         # those after the first may keep the request's version.
         same_request = previous is not None and \
             previous.get("correlationid") == event.get("correlationid")
         previous = event
         assert not deleted, "event %s after task.deleted" % kind
-        if kind == "task.created":
+        if kind in ("task.created", "recurrence.spawned"):  # a spawned occurrence's first event
             assert state is None, "task.created twice"
             state = copy.deepcopy(data)
             assert state["version"] == 1, data

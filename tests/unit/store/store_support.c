@@ -238,6 +238,8 @@ int store_dump(struct db *db, struct buf *out) {
         "SELECT * FROM events ORDER BY \"offset\"",
         "SELECT * FROM audit ORDER BY id",
         "SELECT * FROM idempotency ORDER BY user_id, key",
+        "SELECT * FROM reminders ORDER BY task_id, kind, at_ms",
+        "SELECT * FROM push_subscriptions ORDER BY id",
         /* The FTS index itself: every term occurrence it holds. */
         "SELECT term, doc, col, offset FROM temp.store_terms ORDER BY term, doc, col, offset",
     };

@@ -509,3 +509,117 @@ TEST(projection_survives_allocation_failures) {
     buf_free(&reference);
     store_fixture_close(&fixture);
 }
+
+/* ---- Timers: reminders and spawns ------------------------------------------ */
+
+/* Count of reminders rows of `task` with `kind` and `state`. */
+static int64_t projection_test_timers(struct db *db, const char *task, int kind, int state) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reminders WHERE task_id = '%s' AND kind = %d AND state = %d",
+             task, kind, state);
+    return projection_test_int(db, sql);
+}
+
+TEST(projection_keeps_timer_rows_in_step_with_tasks) {
+    /* Proves the reminders table: one pending row per future reminder
+     * instant (a past one is not scheduled), a due move cancels the old
+     * instant and schedules the new one, completion cancels reminders and
+     * schedules the spawn of a recurring task, recurrence.spawned creates
+     * the successor and marks the parent (next_id, spawn fired),
+     * reminder.triggered marks its row, recurrence.ended marks the series,
+     * deletion cancels; and a rebuild from the log gives the same rows. */
+    struct store_fixture fixture;
+    EXPECT(store_fixture_open(&fixture, "projection-timers") == 0);
+    char user[37], parent[37], child[37];
+    store_id(user, 'a', 1);
+    store_id(parent, 'b', 1);
+    store_id(child, 'b', 2);
+    EXPECT(store_user_created(&fixture, user, "alice") >= 0);
+    int64_t t0 = fixture.now_ns;
+    struct task task;
+    store_task_init(&task, parent, "Water the plants", t0);
+    task.has_due = true;
+    task.due_ns = t0 + INT64_C(3600) * 1000000000;
+    task.has_recurrence = true;
+    snprintf(task.rule, sizeof task.rule, "FREQ=DAILY");
+    task.has_series_start = true;
+    task.series_start_ns = task.due_ns;
+    task.reminders = mem_calloc(3, sizeof *task.reminders);
+    task.reminders[0] = (struct task_reminder){TASK_REMINDER_BEFORE, 900, 0};
+    task.reminders[1] = (struct task_reminder){TASK_REMINDER_AT, 0, t0 + INT64_C(600) * 1000000000};
+    task.reminders[2] = (struct task_reminder){TASK_REMINDER_AT, 0, t0 - 60 * INT64_C(1000000000)};
+    task.reminder_count = 3;
+    EXPECT(store_task_created(&fixture, user, &task) >= 0);
+    EXPECT(store_project(&fixture) > 0);
+    struct db *db = fixture.db;
+    EXPECT_EQ_INT(projection_test_timers(db, parent, 0, 0), 2); /* the past one is not */
+    /* Move the due one hour later: the relative instant moves, the absolute stays. */
+    char due_change[256];
+    char old_due[40], new_due[40];
+    snprintf(old_due, sizeof old_due, "%s", store_time(task.due_ns));
+    snprintf(new_due, sizeof new_due, "%s", store_time(task.due_ns + INT64_C(3600) * 1000000000));
+    snprintf(due_change, sizeof due_change, "{\"due\":{\"old\":\"%s\",\"new\":\"%s\"}}", old_due,
+             new_due);
+    EXPECT(projection_test_update(&fixture, user, parent, due_change, 2, NULL, NULL) >= 0);
+    EXPECT(store_project(&fixture) > 0);
+    EXPECT_EQ_INT(projection_test_timers(db, parent, 0, 0), 2);
+    EXPECT_EQ_INT(projection_test_timers(db, parent, 0, 3), 1); /* the old relative instant */
+    /* Complete: reminders cancelled, the spawn scheduled at the completion. */
+    char completed[80];
+    snprintf(completed, sizeof completed, "\"completed_at\":\"%s\",", store_time(fixture.now_ns));
+    EXPECT(projection_test_scalar(&fixture, "task.completed", user, parent, completed, 3) >= 0);
+    EXPECT(store_project(&fixture) > 0);
+    EXPECT_EQ_INT(projection_test_timers(db, parent, 0, 0), 0);
+    EXPECT_EQ_INT(projection_test_timers(db, parent, 1, 0), 1);
+    /* The successor: created from the event, parent marked, spawn fired. */
+    struct task next;
+    store_task_init(&next, child, "Water the plants", fixture.now_ns);
+    next.has_due = true;
+    next.due_ns = task.due_ns + INT64_C(86400) * 1000000000;
+    next.reminders = mem_calloc(1, sizeof *next.reminders);
+    next.reminders[0] = (struct task_reminder){TASK_REMINDER_BEFORE, 900, 0};
+    next.reminder_count = 1;
+    snprintf(next.parent_id, sizeof next.parent_id, "%s", parent);
+    char *json = task_to_json_string(&next, NULL);
+    struct store_event spawned = {
+        .type = "recurrence.spawned", .user_id = user, .subject = child, .data = json};
+    EXPECT(store_append(&fixture, &spawned) >= 0);
+    mem_free(json);
+    EXPECT(store_project(&fixture) > 0);
+    char text[64];
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT next_id FROM tasks WHERE id = '%s'", parent);
+    projection_test_text(db, sql, text, sizeof text);
+    EXPECT_STR(text, child);
+    EXPECT_EQ_INT(projection_test_timers(db, parent, 1, 1), 1);
+    EXPECT_EQ_INT(projection_test_timers(db, child, 0, 0), 1);
+    /* The child's reminder fires; then its series ends. */
+    int64_t at_ms = next.due_ns / 1000000 - 900000;
+    char data[256];
+    snprintf(data, sizeof data, "{\"key\":\"%s@%lld\",\"late_ms\":1}", child, (long long)at_ms);
+    struct store_event fired = {
+        .type = "reminder.triggered", .user_id = user, .subject = child, .data = data};
+    EXPECT(store_append(&fixture, &fired) >= 0);
+    struct store_event ended = {.type = "recurrence.ended",
+                                .user_id = user,
+                                .subject = child,
+                                .data = "{\"reason\":\"count\",\"index\":1}"};
+    EXPECT(store_append(&fixture, &ended) >= 0);
+    EXPECT(store_project(&fixture) > 0);
+    EXPECT_EQ_INT(projection_test_timers(db, child, 0, 1), 1);
+    snprintf(sql, sizeof sql, "SELECT next_id FROM tasks WHERE id = '%s'", child);
+    projection_test_text(db, sql, text, sizeof text);
+    EXPECT_STR(text, "end");
+    /* Rebuild from the log: identical tables, timers included. */
+    struct buf before, after;
+    EXPECT(projection_test_dump(db, &before) == 0);
+    EXPECT(projection_rebuild(fixture.projection, NULL, NULL) == 0);
+    EXPECT(projection_test_dump(db, &after) == 0);
+    EXPECT(before.length == after.length && memcmp(before.data, after.data, before.length) == 0);
+    buf_free(&before);
+    buf_free(&after);
+    task_free(&next);
+    task_free(&task);
+    store_fixture_close(&fixture);
+}

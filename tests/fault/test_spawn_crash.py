@@ -226,8 +226,14 @@ def reminder_round(server, user, rng, round_number):
     """One round: REMINDER_TASKS tasks with two reminder instants each in a
     ~2 s window, SIGKILL inside the window, restart; returns the expected
     (task id, instant ms) pairs."""
-    window_start = in_seconds(scaled(1.5))
     window_s = 2.0
+    # The window opens once the tasks exist: time a few creates first (the
+    # sanitizer build is far slower), then leave three times that margin.
+    started = time.monotonic()
+    pool_map(lambda n: Api(server.base_url, user.token).post(
+        API + "/tasks", {"title": "probe %d" % n}), range(12))
+    per_task_s = (time.monotonic() - started) / 12
+    window_start = in_seconds(0.5 + 3 * per_task_s * REMINDER_TASKS)
 
     def create_one(number):
         due = window_start + timedelta(seconds=rng.uniform(0.3, window_s))

@@ -536,3 +536,38 @@ def check_step(chain, events):
     reason = "count" if "COUNT=" in chain.rule else "until"
     assert ended[0]["data"] == {"reason": reason, "index": position - 1}, (ended, context)
     chain.ended = ended[0]
+
+
+def test_wall_times_in_dst_gap_and_overlap_follow_rfc5545(carol):
+    """Daily 02:30 in Berlin: on 2027-03-28 02:30 does not exist and the
+    occurrence moves forward by the gap (03:30 CEST = 01:30Z); on 2027-10-31
+    02:30 happens twice and the earlier instant (CEST, 00:30Z) is taken; the
+    days after return to 02:30. Same instants as dateutil with zoneinfo."""
+    api = carol.api
+    for start in (local("Europe/Berlin", 2027, 3, 26, 2, 30),
+                  local("Europe/Berlin", 2027, 10, 29, 2, 30)):
+        first = create(api, recurring("night", "Europe/Berlin", start, "FREQ=DAILY"))
+        chain, _ = walk(api, first, 3)
+        assert dues(chain) == occurrences("FREQ=DAILY", start, 4), [t["due"] for t in chain]
+    autumn = [t["due"] for t in chain]  # the last chain, checked explicitly too
+    assert autumn[2] == "2027-10-31T00:30:00Z" and autumn[3] == "2027-11-01T01:30:00Z", autumn
+
+
+def test_schedule_mode_due_in_the_past_catches_up_once(carol):
+    """A schedule-mode daily task created with a due three days ago spawns one
+    successor at once, due at the first occurrence after now (not one per
+    missed day), with the skipped occurrences counted in its index."""
+    api = carol.api
+    start = (now_utc() - timedelta(days=3)).replace(microsecond=0)
+    since = last_sequence(api)
+    first = create(api, {"title": "catch up", "due": iso_ms(start), "reminders": [],
+                         "recurrence": {"rule": "FREQ=DAILY", "from": "schedule"}})
+    events = wait_outcomes(api, since, [first["id"]], timeout=5)
+    spawned, _ = outcome_of(events, first["id"])
+    assert len(spawned) == 1, events
+    child = spawned[0]["data"]
+    expected = [(i, m) for i, m in enumerate(occurrences("FREQ=DAILY", start, 10))
+                if m > parse_any(spawned[0]["time"])]
+    assert (child["recurrence"]["index"], parse_any(child["due"])) == expected[0]
+    time.sleep(0.5)
+    assert len([e for e in events_since(api, since) if e["type"] == "recurrence.spawned"]) == 1

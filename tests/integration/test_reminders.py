@@ -130,6 +130,22 @@ def test_two_reminders_on_one_instant_fire_once(dora):
     assert [parse_any(s["at"]) for s in specs if "at" in s] == [at]
 
 
+@pytest.mark.server_bug
+def test_specs_echo_the_tasks_reminder_entries(dora):
+    """reminder.specs lists the task's reminder entries as the task holds them:
+    the default {"before":"PT15M"} is reported as "PT15M" (the server writes
+    "PT900S": same duration, another spelling than the task's own member)."""
+    api = dora.api
+    since = last_sequence(api)
+    due = in_seconds(15 * 60 + 1)
+    task = create(api, {"title": "default", "due": iso_ms(due)})
+    assert task["reminders"] == [{"before": "PT15M"}]
+    found = wait_reminders(api, since, task["id"], 1, timeout=5)
+    assert len(found) == 1, found
+    data = check_triggered(found[0], task, due - timedelta(minutes=15))
+    assert data["reminder"]["specs"] == task["reminders"], data["reminder"]
+
+
 # ---- Rescheduling and cancelling -----------------------------------------------------
 
 def test_moving_the_due_reschedules(dora):

@@ -284,6 +284,8 @@ fn docketModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.b
     module.addCSourceFile(.{ .file = assets, .flags = &relaxed_flags });
     module.addCSourceFile(.{ .file = tzdata, .flags = &relaxed_flags });
     module.addIncludePath(b.path("src/web"));
+    // Debug builds run the expensive invariant checks (the timer wheel's validate hook).
+    if (optimize == .Debug) module.addCMacro("DOCKET_DEBUG", "1");
     addDependencyIncludes(b, module, deps);
     for (libs) |lib| module.linkLibrary(lib);
     return module;

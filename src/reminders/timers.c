@@ -32,6 +32,7 @@ struct timers {
     int64_t next_rev;              /* rows with rev >= this are not read yet */
     bool closing;                  /* timers_close was called */
     struct timers_firing *firings; /* waiting for their command's answer (a list) */
+    uint64_t runs;                 /* scheduler runs, for the debug validation */
     struct timers_stats stats;     /* lateness and failures */
 };
 
@@ -67,6 +68,10 @@ static void timers_arm(struct timers *timers, int64_t sleep_ms) {
 static void timers_run(struct timers *timers) {
     int64_t sleep_ms = scheduler_run(timers->scheduler, timers_wall_ms(timers),
                                      timers_mono_ms(timers));
+#ifdef DOCKET_DEBUG
+    /* The wheel's validate hook: O(timers), so every 256th run. */
+    if ((++timers->runs & 255) == 0) scheduler_validate(timers->scheduler);
+#endif
     timers_arm(timers, sleep_ms);
 }
 

@@ -491,6 +491,7 @@ static int deadletter_list_rows(yyjson_mut_doc *doc, yyjson_mut_val *items, sqli
                                 size_t limit, char last_id[UUID_STRING_BYTES]) {
     size_t bytes = 0;
     size_t count = 0;
+    char previous[UUID_STRING_BYTES] = "";
     last_id[0] = '\0';
     for (;;) {
         int code = sqlite3_step(stmt);
@@ -498,14 +499,16 @@ static int deadletter_list_rows(yyjson_mut_doc *doc, yyjson_mut_val *items, sqli
             return 0;
         if (code != SQLITE_ROW)
             return db_error_code(code);
-        if (count == limit || (count > 0 && bytes > DEADLETTER_LIST_BYTES_MAX))
-            return 0; /* a further row exists: last_id is the cursor */
+        if (count == limit || (count > 0 && bytes > DEADLETTER_LIST_BYTES_MAX)) {
+            memcpy(last_id, previous, UUID_STRING_BYTES); /* more remain: the cursor */
+            return 0;
+        }
         yyjson_mut_val *object = deadletter_row_json(doc, stmt);
         if (object == NULL || !yyjson_mut_arr_append(items, object))
             return ERR_NOMEM;
         bytes += DEADLETTER_ITEM_OVERHEAD + (size_t)sqlite3_column_bytes(stmt, 4) +
                  (size_t)sqlite3_column_bytes(stmt, 5) + (size_t)sqlite3_column_bytes(stmt, 6);
-        snprintf(last_id, UUID_STRING_BYTES, "%s", deadletter_column(stmt, 0));
+        snprintf(previous, sizeof previous, "%s", deadletter_column(stmt, 0));
         count++;
     }
 }
@@ -683,20 +686,22 @@ int deadletter_redrive(struct deadletter *deadletter, const char *id, struct buf
         rc == 0 ? deadletter_handler_find(deadletter, row.entry.consumer) : NULL;
     if (rc == 0 && handler == NULL)
         rc = ERR_UNSUPPORTED;
-    /* "redriving" first: a handler may resolve before it returns. */
+    /* "redriving" and the answer first: a handler may resolve before it
+     * returns, and once it started, nothing may fail any more. */
     int64_t now_ns = deadletter->clock->wall_ns(deadletter->clock);
     if (rc == 0)
         rc = deadletter_set_state(deadletter, id, "redriving", now_ns, row.state);
     if (rc == 0) {
-        rc = handler->redrive(handler->arg, &row.entry);
+        rc = deadletter_entry_write(deadletter, id, out);
+        if (rc == 0)
+            rc = handler->redrive(handler->arg, &row.entry);
         if (rc != 0) {
             LOG_WARN("deadletter", "redrive not started", "id=%s error=%s", id, err_name(rc));
             (void)deadletter_set_state(deadletter, id, row.state, row.redriven_ns, "redriving");
+            buf_reset(out);
         }
     }
     mem_free(row.storage);
-    if (rc == 0)
-        rc = deadletter_entry_write(deadletter, id, out);
     return rc;
 }
 

@@ -43,6 +43,10 @@ const struct route api_routes[] = {
     {"POST", "/api/v1/admin/dlq/{id}/redrive", api_admin_dlq_redrive},
     {"GET", "/api/v1/openapi.json", api_openapi},
     {"GET", "/api/v1/ws", api_ws},
+    {"GET", "/api/v1/push/vapid", api_push_vapid},
+    {"POST", "/api/v1/push/subscriptions", api_push_subscribe},
+    {"GET", "/api/v1/push/subscriptions", api_push_list},
+    {"DELETE", "/api/v1/push/subscriptions/{id}", api_push_unsubscribe},
 };
 const size_t api_route_count = sizeof api_routes / sizeof api_routes[0];
 

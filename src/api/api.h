@@ -32,6 +32,7 @@
 struct api_hash_job;
 struct deadletter;
 struct hub;
+struct webpush_vapid;
 
 /* Failed logins of one username or one address, for throttling. */
 struct api_throttle {
@@ -61,6 +62,7 @@ struct api {
     struct hub *hub;                  /* realtime fan-out (set by the server; NULL: no /ws) */
     uint64_t ws_handshakes_refused;   /* upgrades answered with an HTTP error */
     struct deadletter *deadletter;    /* the DLQ (set by the server; NULL: admin/dlq is 503) */
+    const struct webpush_vapid *vapid; /* Web Push key (set by the server; NULL: push is 503) */
 };
 
 /* A token that passed jwt_verify. Every request of a session presents the
@@ -175,5 +177,9 @@ enum exchange_status api_admin_dlq_list(struct exchange *exchange);
 enum exchange_status api_admin_dlq_redrive(struct exchange *exchange);
 enum exchange_status api_openapi(struct exchange *exchange);
 enum exchange_status api_ws(struct exchange *exchange);
+enum exchange_status api_push_vapid(struct exchange *exchange);
+enum exchange_status api_push_subscribe(struct exchange *exchange);
+enum exchange_status api_push_list(struct exchange *exchange);
+enum exchange_status api_push_unsubscribe(struct exchange *exchange);
 
 #endif

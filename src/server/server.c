@@ -19,6 +19,7 @@
 #include "../http/server.h"
 #include "../net/notify.h"
 #include "../net/tls.h"
+#include "../notify/webpush.h"
 #include "../realtime/hub.h"
 #include "../store/db.h"
 #include "../tasks/projection.h"
@@ -78,6 +79,7 @@ struct server {
     struct projection *projection;   /* applies events to db */
     struct service *service;         /* the command layer */
     int api_ready;                   /* api_init succeeded */
+    struct webpush_vapid vapid;      /* <data_dir>/vapid-private.pem (Web Push) */
     uv_timer_t sweep_timer;          /* audit retention and idempotency-key sweep */
     int sweep_timer_started;         /* sweep_timer is initialised */
     struct db *db_checkpointer;      /* a third connection: WAL checkpoints off the write path */
@@ -587,6 +589,24 @@ static int server_open_deadletter(struct server *server) {
     return 0;
 }
 
+/* The VAPID key pair of Web Push: <data_dir>/vapid-private.pem, created
+ * (mode 0600) on the first start. An unreadable or foreign key stops the
+ * start-up: push subscriptions are bound to this key. */
+static int server_open_vapid(struct server *server) {
+    char path[4200];
+    char error[512] = "";
+    snprintf(path, sizeof path, "%s/vapid-private.pem", server->config->data_dir);
+    int rc = webpush_vapid_load_or_create(path, &server->vapid, error, sizeof error);
+    if (rc != 0) {
+        char quoted[600];
+        LOG_ERROR("server", "cannot load the VAPID key", "error=%s detail=%s", err_name(rc),
+                  logger_quote(error, quoted, sizeof quoted));
+        return rc;
+    }
+    server->api.vapid = &server->vapid;
+    return 0;
+}
+
 /* The database, the projection (caught up with the log before anything is
  * served), the command layer and the API. */
 static int server_open_domain(struct server *server) {
@@ -637,6 +657,8 @@ static int server_open_domain(struct server *server) {
                   server->evlog);
     if (rc != 0) return rc;
     server->api_ready = 1;
+    rc = server_open_vapid(server);
+    if (rc != 0) return rc;
     rc = server_open_deadletter(server);
     if (rc != 0) return rc;
     rc = server_open_hub(server);

@@ -30,6 +30,7 @@
 #include "../base/err.h"
 #include "../base/logger.h"
 #include "../base/mem.h"
+#include "../base/timefmt.h"
 #include "event.h"
 #include "task.h"
 
@@ -863,6 +864,49 @@ static int projection_apply_user(struct projection *projection, struct projectio
     return 0; /* user.login and newer user.* types: audit only */
 }
 
+/* ---- Push subscriptions (Web Push) ------------------------------------- */
+
+/* push.subscribed inserts the subscription (data: id, endpoint, keys.p256dh,
+ * keys.auth, created_at); the same endpoint subscribed again by the same user
+ * is ignored (UNIQUE(user_id, endpoint)), so the first id stays. push.unsubscribed
+ * (data: id) deletes the user's row. Other push.* types are audit only. */
+static int projection_apply_push(struct projection *projection, struct projection_event *event) {
+    const char *type = event->envelope.type;
+    bool subscribed = strcmp(type, "push.subscribed") == 0;
+    if (!subscribed && strcmp(type, "push.unsubscribed") != 0)
+        return 0;
+    const char *id = yyjson_get_str(yyjson_obj_get(event->data, "id"));
+    yyjson_val *keys = yyjson_obj_get(event->data, "keys");
+    const char *endpoint = yyjson_get_str(yyjson_obj_get(event->data, "endpoint"));
+    const char *p256dh = yyjson_get_str(yyjson_obj_get(keys, "p256dh"));
+    const char *auth = yyjson_get_str(yyjson_obj_get(keys, "auth"));
+    if (id == NULL || (subscribed && (endpoint == NULL || p256dh == NULL || auth == NULL))) {
+        LOG_ERROR("projection", "push event without its fields; skipped", "offset=%lld type=%s",
+                  (long long)event->record->offset, type);
+        return 0;
+    }
+    sqlite3_stmt *stmt = db_statement(
+        projection->db, subscribed ? "INSERT INTO push_subscriptions(id, user_id, endpoint, p256dh,"
+                                     " auth, created_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+                                     " ON CONFLICT DO NOTHING"
+                                   : "DELETE FROM push_subscriptions WHERE id = ?1 AND user_id = ?2");
+    if (stmt != NULL) {
+        projection_bind_text(stmt, 1, id);
+        projection_bind_text(stmt, 2, event->envelope.user_id);
+    }
+    if (stmt != NULL && subscribed) {
+        const char *created = yyjson_get_str(yyjson_obj_get(event->data, "created_at"));
+        int64_t created_ns = event->envelope.time_ns;
+        if (created != NULL)
+            (void)timefmt_time_parse(created, strlen(created), &created_ns, NULL);
+        projection_bind_text(stmt, 3, endpoint);
+        projection_bind_text(stmt, 4, p256dh);
+        projection_bind_text(stmt, 5, auth);
+        sqlite3_bind_int64(stmt, 6, created_ns);
+    }
+    return projection_run(projection, stmt, subscribed ? "push subscribed" : "push unsubscribed");
+}
+
 /* ---- Apply ------------------------------------------------------------- */
 
 static void projection_read_headers(struct projection_event *event) {
@@ -913,6 +957,8 @@ int projection_apply(struct projection *projection, const struct evlog_record *r
         rc = projection_apply_user(projection, &event);
     else if (rc == 0 && projection_is_timer_event(event.envelope.type))
         rc = projection_apply_timer_event(projection, &event);
+    else if (rc == 0 && strncmp(event.envelope.type, "push.", 5) == 0)
+        rc = projection_apply_push(projection, &event);
     if (rc == 0)
         rc = projection_store_sequence(projection, &event.envelope);
     if (rc == 0 && event.status != 0)

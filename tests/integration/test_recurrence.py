@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from api import (API, Api, describe, events_since, fresh_key, problem, server_fixture, signup,
+from api import (API, Api, ApiServer, describe, events_since, fresh_key, problem, server_fixture, signup,
                  tasks_all, wait_for)
 from conftest import scaled
 from timers_util import (complete, create, in_seconds, iso_ms, last_sequence, metric, now_utc,
@@ -140,6 +140,10 @@ def test_daily_berlin_across_spring_change_keeps_wall_clock_and_properties(carol
     spawned = [e for e in events_since(api, since) if e["type"] == "recurrence.spawned"]
     assert [e["subject"] for e in spawned] == [task["id"] for task in chain[1:]]
     assert all(e["actor"] == "docket" for e in spawned)
+    # Each occurrence's own history starts with the event that made it.
+    for task, event in zip(chain[1:], spawned):
+        history = api.task_events(task["id"])
+        assert history[0]["id"] == event["id"] and history[0]["data"] == task, history[:2]
 
 
 def test_daily_berlin_across_autumn_change(carol):
@@ -571,3 +575,31 @@ def test_schedule_mode_due_in_the_past_catches_up_once(carol):
     assert (child["recurrence"]["index"], parse_any(child["due"])) == expected[0]
     time.sleep(0.5)
     assert len([e for e in events_since(api, since) if e["type"] == "recurrence.spawned"]) == 1
+
+
+def test_schedule_spawn_due_while_down_happens_at_start_once(tmp_path):
+    """A schedule-mode occurrence that falls due while the server is stopped
+    (SIGTERM) spawns its successor once at the next start, even with a grace
+    window far shorter than the downtime (spawns are never "missed"), and a
+    further restart spawns nothing more."""
+    server = ApiServer(tmp_path).start()
+    try:
+        user = signup(server, "ivan")
+        since = last_sequence(user.api)
+        due = in_seconds(1.5, whole=True)
+        first = create(user.api, {"title": "while down", "due": iso_ms(due), "reminders": [],
+                                  "recurrence": {"rule": "FREQ=DAILY", "from": "schedule"}})
+        server.stop()
+        assert now_utc() < due, "the server stopped only after the due instant"
+        time.sleep(max(0.0, (due - now_utc()).total_seconds()) + 1.5)
+        server.start("--reminders-grace-ms", "100")
+        events = wait_outcomes(user.api, since, [first["id"]], timeout=5)
+        spawned, ended = outcome_of(events, first["id"])
+        assert len(spawned) == 1 and not ended, events
+        assert parse_any(spawned[0]["data"]["due"]) == due + timedelta(days=1)
+        server.restart()
+        time.sleep(0.5)
+        assert len(outcome_of(events_since(user.api, since), first["id"])[0]) == 1
+        assert len(children(user.api, first["id"])) == 1
+    finally:
+        server.close()

@@ -206,6 +206,32 @@ def test_uncomplete_rearms_instants_still_ahead(dora):
     assert timer_events(events, passed["id"]) == []
 
 
+def test_patching_reminders_and_clearing_the_due_reschedule(dora):
+    """PATCH reminders replaces the instants: a removed one never fires, an added
+    one does; clearing the due (null) cancels the relative reminders of a
+    task while its absolute ones still fire."""
+    api = dora.api
+    since = last_sequence(api)
+    due = in_seconds(2.0)
+    edited = create(api, {"title": "edited", "due": iso_ms(due),
+                          "reminders": [{"before": "PT1S"}]})
+    api.patch_task(edited["id"], {"reminders": [{"before": "PT0S"}]})
+    undated = create(api, {"title": "undated", "due": iso_ms(due),
+                           "reminders": [{"before": "PT0S"}, {"at": iso_ms(due)},
+                                         {"before": "PT1S"}]})
+    cleared = api.patch_task(undated["id"], {"due": None})
+    assert cleared["due"] is None
+    sleep_until(due, 0.5)
+    events = events_since(api, since)
+    found = timer_events(events, edited["id"])
+    assert len(found) == 1, found
+    check_triggered(found[0], api.get_task(edited["id"]), due)
+    found = timer_events(events, undated["id"])
+    assert len(found) == 1, found
+    data = check_triggered(found[0], cleared, due)
+    assert [parse_any(s["at"]) for s in data["reminder"]["specs"]] == [due], data
+
+
 def test_reminder_in_the_past_is_not_scheduled(dora):
     """A reminder whose instant is already past when set (an `at` 10 s ago, or the
     default PT15M of a task due in 5 minutes) is never scheduled: no timer in
@@ -266,16 +292,27 @@ def test_metrics_count_timers(dora):
 
 # ---- Restarts and the grace window --------------------------------------------------
 
-@pytest.fixture
-def own_server(tmp_path):
-    server = ApiServer(tmp_path).start()
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory):
+    """A server of its own (these tests stop and restart it); one signup (a
+    PBKDF2 hash) serves them all."""
+    server = ApiServer(tmp_path_factory.mktemp("restarts")).start()
+    server.user = signup(server, "frank")
     yield server
     server.close()
 
 
+def running_user(server):
+    """The module's restart user, its server started again if an earlier test
+    failed while it was down."""
+    if not server.running:
+        server.start()
+    return server.user
+
+
 def test_clean_restart_keeps_pending_reminders(own_server):
     """A reminder pending at SIGTERM fires after the restart, once, on time."""
-    user = signup(own_server, "frank")
+    user = running_user(own_server)
     since = last_sequence(user.api)
     due = in_seconds(3)
     task = create(user.api, {"title": "survives", "due": iso_ms(due),
@@ -304,7 +341,7 @@ def test_reminder_due_while_down_fires_within_grace(own_server):
     """Down across a reminder's instant for ~2.5 s, restarted with a 60 s grace:
     reminder.triggered once with late_ms ~ the downtime; a further restart
     does not fire it again."""
-    user = signup(own_server, "gina")
+    user = running_user(own_server)
     since = last_sequence(user.api)
     task, at = downtime_start(own_server, user, 0.5)
     sleep_until(at, 2.0)
@@ -325,7 +362,7 @@ def test_reminder_later_than_grace_is_missed(own_server):
     --reminders-grace-ms 500: reminder.missed (late_ms > 500) and never
     reminder.triggered, also not after a further restart; the missed counter
     counts it."""
-    user = signup(own_server, "hank")
+    user = running_user(own_server)
     since = last_sequence(user.api)
     task, at = downtime_start(own_server, user, 0.5)
     sleep_until(at, 2.0)

@@ -306,6 +306,29 @@ def test_schedule_mode_completed_early_spawns_only_at_due(carol):
     assert parse_any(spawned[0]["data"]["due"]) == due + timedelta(weeks=1)
 
 
+def test_moving_a_schedule_due_moves_its_spawn(carol):
+    """Moving a schedule-mode occurrence's due 2 s later moves its spawn:
+    nothing at the old instant, one successor at the new one. The series
+    stays anchored at series_start (only a rule or mode change restarts it),
+    so the successor is the series' first occurrence after the new due."""
+    api = carol.api
+    old_due = in_seconds(0.5, whole=True)
+    new_due = old_due + timedelta(seconds=2)
+    since = last_sequence(api)
+    first = create(api, {"title": "moved", "due": iso_ms(old_due), "reminders": [],
+                         "recurrence": {"rule": "FREQ=DAILY", "from": "schedule"}})
+    api.patch_task(first["id"], {"due": iso_ms(new_due)})
+    time.sleep(max(0.0, (old_due - now_utc()).total_seconds()) + 0.4)
+    if now_utc() < new_due:
+        assert outcome_of(events_since(api, since), first["id"]) == ([], [])
+    events = wait_outcomes(api, since, [first["id"]], timeout=6)
+    spawned, _ = outcome_of(events, first["id"])
+    assert len(spawned) == 1, events
+    assert parse_any(spawned[0]["time"]) >= new_due
+    assert parse_any(spawned[0]["data"]["recurrence"]["series_start"]) == old_due
+    assert parse_any(spawned[0]["data"]["due"]) == old_due + timedelta(days=1)
+
+
 def test_deleting_a_schedule_occurrence_stops_the_series(carol):
     """A schedule-mode occurrence deleted before its due never spawns: no
     recurrence event and no task names it as parent after the instant passed."""

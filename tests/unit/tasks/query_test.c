@@ -655,6 +655,13 @@ TEST(query_audit_filters_pages_and_sweeps) {
     EXPECT_EQ_INT(query_sweep(db, cut, 0, 25), 0);
     EXPECT_EQ_INT(query_test_audit_page(db, &everyone, next, sizeof next, &first), 42);
     EXPECT_EQ_INT(first, 30);
+    /* Finished timer rows older than the key cut go too; pending ones and
+     * recent finished ones stay (instants in ms, the cut in ns). */
+    EXPECT(db_exec(db, "INSERT INTO reminders VALUES"
+                       "('t1', 0, 1000, 'u', 1, 5), ('t2', 0, 1000, 'u', 3, 5),"
+                       "('t3', 0, 1000, 'u', 0, 5), ('t4', 1, 9000, 'u', 1, 5)") == 0);
+    EXPECT_EQ_INT(query_sweep(db, 0, 5000 * 1000000LL, 25), 2);
+    EXPECT_EQ_INT(query_sweep(db, 0, 5000 * 1000000LL, 25), 0);
     store_fixture_close(&world.fixture);
 }
 

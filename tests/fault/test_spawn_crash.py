@@ -155,6 +155,17 @@ def check_spawns(user, chains, acknowledged, created_ids):
     return advanced
 
 
+def spawns_across(user, kill_at):
+    """How many spawns crossed the kill: the parent's task.completed is from
+    before it, the recurrence.spawned from after (the timer row survived)."""
+    events = events_since(user.api)
+    completed = {e["subject"]: parse_any(e["time"]).timestamp() for e in events
+                 if e["type"] == "task.completed"}
+    return sum(1 for e in events if e["type"] == "recurrence.spawned"
+               and completed.get(e["data"]["parent_id"], kill_at) < kill_at
+               <= parse_any(e["time"]).timestamp())
+
+
 def test_spawn_exactly_once_under_kill_9(tmp_path):
     """Concurrent completes of 300 recurring tasks across SIGKILLs: every
     completed task has exactly one successor, nothing acknowledged is lost,
@@ -179,7 +190,7 @@ def test_spawn_exactly_once_under_kill_9(tmp_path):
         for user, task in pool_map(create_series, range(SERIES)):
             chains[user.id].append([task])
             created[user.id].add(task["id"])
-        total_acknowledged = total_lost = 0
+        total_acknowledged = total_lost = spawned_after_restart = 0
         for round_number in range(SPAWN_ROUNDS):
             heads = [(user, chain[-1]) for user in users for chain in chains[user.id]]
             rng.shuffle(heads)
@@ -194,6 +205,7 @@ def test_spawn_exactly_once_under_kill_9(tmp_path):
                 assert time.monotonic() < deadline, "no complete acknowledged within 10 s"
                 time.sleep(0.002)
             time.sleep(rng.uniform(0.0, KILL_AFTER_MAX_S))
+            kill_at = time.time()
             server.kill()
             for worker in workers:
                 worker.join(timeout=scaled(30))
@@ -215,9 +227,11 @@ def test_spawn_exactly_once_under_kill_9(tmp_path):
             advanced = sum(check_spawns(user, chains[user.id], acknowledged[user.id],
                                         created[user.id]) for user in users)
             assert advanced == sum(len(w.sent) for w in workers)
+            spawned_after_restart += sum(spawns_across(user, kill_at) for user in users)
         assert total_acknowledged > 0
-        print("spawn crash: %d rounds, %d acknowledged completes, %d retried after a lost answer"
-              % (SPAWN_ROUNDS, total_acknowledged, total_lost))
+        print("spawn crash: %d rounds, %d acknowledged completes, %d retried after a lost "
+              "answer, %d completed before a kill and spawned after it"
+              % (SPAWN_ROUNDS, total_acknowledged, total_lost, spawned_after_restart))
     finally:
         server.close()
 

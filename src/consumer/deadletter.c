@@ -75,7 +75,8 @@ static const char *const deadletter_states[] = {"dead", "redriving", "redriven",
 bool deadletter_state_valid(const char *state) {
     if (state == NULL)
         return false;
-    for (size_t index = 0; index < sizeof deadletter_states / sizeof deadletter_states[0]; index++) {
+    size_t count = sizeof deadletter_states / sizeof deadletter_states[0];
+    for (size_t index = 0; index < count; index++) {
         if (strcmp(state, deadletter_states[index]) == 0)
             return true;
     }
@@ -119,12 +120,11 @@ static int deadletter_insert(struct deadletter *deadletter, yyjson_val *root, in
     char *event_text = deadletter_value_text(event, &event_length);
     char *item_text = deadletter_value_text(item, &item_length);
     int rc = event_text == NULL || item_text == NULL ? ERR_NOMEM : 0;
-    sqlite3_stmt *stmt = rc == 0 ? db_statement(deadletter->db,
-                                                "INSERT OR IGNORE INTO dlq(id, consumer, key, "
-                                                "user_id, event, item, error, attempts, failed_ns, "
-                                                "state, redriven_ns, \"offset\") VALUES(?1, ?2, ?3, "
-                                                "?4, ?5, ?6, ?7, ?8, ?9, 'dead', NULL, ?10)")
-                                 : NULL;
+    static const char insert[] =
+        "INSERT OR IGNORE INTO dlq(id, consumer, key, user_id, event, item, error, attempts,"
+        " failed_ns, state, redriven_ns, \"offset\")"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'dead', NULL, ?10)";
+    sqlite3_stmt *stmt = rc == 0 ? db_statement(deadletter->db, insert) : NULL;
     if (rc == 0 && stmt == NULL)
         rc = ERR_IO;
     if (rc == 0) {

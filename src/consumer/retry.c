@@ -159,8 +159,9 @@ static void retry_sift_down(struct retry_queue *queue, size_t index) {
         size_t child = 2 * index + 1;
         if (child >= queue->count)
             break;
-        if (child + 1 < queue->count && retry_before(queue, queue->heap[child + 1], queue->heap[child]))
-            child++;
+        size_t right = child + 1;
+        if (right < queue->count && retry_before(queue, queue->heap[right], queue->heap[child]))
+            child = right;
         if (!retry_before(queue, queue->heap[child], slot))
             break;
         retry_heap_set(queue, index, queue->heap[child]);

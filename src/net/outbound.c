@@ -324,10 +324,15 @@ static void outbound_tls_failed(struct outbound *connection, int rc) {
                                       : "closed the TLS session");
         return;
     }
+    if (rc == ERR_NOMEM || rc == ERR_LIMIT) {
+        outbound_teardown(connection, rc, "TLS with %s:%u: %s", connection->host,
+                          connection->port, err_str(rc));
+        return;
+    }
     char reason[256];
     tls_session_describe_error(connection->tls, reason, sizeof reason);
-    outbound_teardown(connection, rc == ERR_LIMIT ? ERR_LIMIT : ERR_TLS, "TLS with %s:%u: %s",
-                      connection->host, connection->port, reason);
+    outbound_teardown(connection, ERR_TLS, "TLS with %s:%u: %s", connection->host,
+                      connection->port, reason);
 }
 
 /* Runs the handshake and decryption over what the session holds, sending
@@ -382,8 +387,9 @@ static void outbound_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t 
     }
     int rc = tls_session_feed(connection->tls, buffer->base, (size_t)nread);
     if (rc != 0) {
-        outbound_teardown(connection, ERR_LIMIT, "TLS with %s:%u: too much unprocessed input",
-                          connection->host, connection->port);
+        outbound_teardown(connection, rc == ERR_NOMEM ? ERR_NOMEM : ERR_LIMIT,
+                          "TLS with %s:%u: %s", connection->host, connection->port,
+                          rc == ERR_NOMEM ? "out of memory" : "too much unprocessed input");
         return;
     }
     outbound_tls_advance(connection);

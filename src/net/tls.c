@@ -104,7 +104,13 @@ void tls_server_config_free(struct tls_server_config *config) {
 
 static int tls_bio_send(void *context, const unsigned char *data, size_t length) {
     struct tls_session *session = context;
-    if (buf_append(&session->out, data, length) != 0) return MBEDTLS_ERR_SSL_WANT_WRITE;
+    int rc = buf_append(&session->out, data, length);
+    if (rc != 0) {
+        /* mbedtls would retry a WANT_WRITE forever; remember the failure so the
+         * read and write calls report it instead of stalling. */
+        session->out_error = rc;
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    }
     return (int)length;
 }
 
@@ -152,8 +158,10 @@ int tls_session_feed(struct tls_session *session, const char *data, size_t lengt
 int tls_session_read(struct tls_session *session, char *plain, size_t plain_size) {
     CHECK(plain_size > 0);
     if (session->peer_closed) return ERR_CLOSED;
+    if (session->out_error != 0) return session->out_error;
     if (!session->handshake_done) {
         int rc = mbedtls_ssl_handshake(&session->ssl);
+        if (session->out_error != 0) return session->out_error;
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
         if (rc != 0) {
             session->last_error = rc;
@@ -164,6 +172,7 @@ int tls_session_read(struct tls_session *session, char *plain, size_t plain_size
     for (;;) {
         int rc = mbedtls_ssl_read(&session->ssl, (unsigned char *)plain, plain_size);
         if (rc > 0) return rc;
+        if (session->out_error != 0) return session->out_error;
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
         /* TLS 1.3 post-handshake messages: keep reading. */
         if (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) continue;
@@ -183,6 +192,7 @@ int tls_session_write(struct tls_session *session, const char *plain, size_t len
                                    length - written);
         if (rc < 0) {
             session->last_error = rc;
+            if (session->out_error != 0) return session->out_error;
             return rc == MBEDTLS_ERR_SSL_WANT_WRITE ? ERR_LIMIT : ERR_TLS;
         }
         written += (size_t)rc;

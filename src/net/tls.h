@@ -35,6 +35,7 @@ struct tls_session {
     int handshake_done;      /* the handshake completed */
     int peer_closed;         /* the peer sent close_notify */
     int last_error;          /* the last mbedtls failure code, for messages (0: none) */
+    int out_error;           /* appending to `out` failed (ERR_NOMEM, ERR_LIMIT): fatal */
 };
 
 /* The client side: whom outbound connections trust. */

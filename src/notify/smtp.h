@@ -19,10 +19,31 @@
 #define DOCKET_NOTIFY_SMTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+struct buf;
+struct clock;
 struct uv_loop_s;
 struct outbound_trust;
+
+/* Bounds. A reply line is at most 512 bytes with its CRLF (RFC 5321 4.5.3.1.5);
+ * we accept twice that from lenient relays. EHLO lists a dozen extensions. */
+#define SMTP_REPLY_LINE_BYTES_MAX 1024
+#define SMTP_REPLY_LINES_MAX 64
+/* An address is at most 254 bytes (RFC 5321 4.5.3.1 path limit minus the <>). */
+#define SMTP_ADDRESS_BYTES_MAX 254
+/* Subject and Message-ID before encoding; a reminder title is far shorter. */
+#define SMTP_SUBJECT_BYTES_MAX 998
+#define SMTP_MESSAGE_ID_BYTES_MAX 250
+/* AUTH user name and password each (RFC 4616 allows 255 octets). */
+#define SMTP_CREDENTIAL_BYTES_MAX 255
+/* Body before quoted-printable (which at most triples it): the whole DATA stays
+ * under OUTBOUND_WRITE_QUEUE_MAX. */
+#define SMTP_BODY_BYTES_MAX (256 * 1024)
+#define SMTP_DATA_BYTES_MAX (900 * 1024)
+/* The conversation deadline when the relay sets none. */
+#define SMTP_TIMEOUT_MS_DEFAULT 60000
 
 struct smtp_relay {
     const char *host;     /* relay host */
@@ -31,7 +52,9 @@ struct smtp_relay {
     const char *username; /* NULL or "": no AUTH */
     const char *password; /* AUTH password */
     const char *from;     /* envelope and From: address */
-    int64_t timeout_ms;   /* whole conversation */
+    int64_t timeout_ms;   /* whole conversation (<= 0: SMTP_TIMEOUT_MS_DEFAULT) */
+    const char *helo_name; /* EHLO argument; NULL: the host name, else "docket" */
+    struct clock *clock;   /* Date header; NULL: the system clock */
 };
 
 struct smtp_message {
@@ -52,5 +75,17 @@ typedef void (*smtp_done)(void *arg, int status, bool permanent, const char *err
  * header value; done does not fire). */
 int smtp_send(struct uv_loop_s *loop, struct outbound_trust *trust, const struct smtp_relay *relay,
               const struct smtp_message *message, smtp_done done, void *arg);
+
+/* Builds the DATA payload (headers, blank line, quoted-printable body), with
+ * CRLF line ends, dot-stuffed and ending in ".\r\n", into `out` (appended).
+ * `unix_seconds` dates it. 0, ERR_INVAL (a header value with CR or LF, a bad
+ * address or Message-ID), ERR_LIMIT, ERR_NOMEM. smtp_send uses it. */
+int smtp_message_build(const char *from, const struct smtp_message *message,
+                       int64_t unix_seconds, struct buf *out);
+
+/* true when `address` is an ASCII local@domain SMTP accepts without quoting:
+ * a dot-atom local part and a host name (RFC 5321 4.1.2), within
+ * SMTP_ADDRESS_BYTES_MAX. */
+bool smtp_address_valid(const char *address);
 
 #endif

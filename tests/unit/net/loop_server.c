@@ -53,16 +53,21 @@ static int loop_write_raw(struct loop_peer *peer, struct buf *bytes) {
     return 0;
 }
 
+/* A failure on the server side (allocation tests share the mem.h seam) closes the
+ * peer, so the client sees the end at once instead of waiting for its deadline. */
 int loop_peer_send(struct loop_peer *peer, const char *data, size_t length) {
+    int rc = 0;
     if (peer->tls != NULL) {
-        int rc = tls_session_write(peer->tls, data, length);
-        return rc != 0 ? rc : loop_write_raw(peer, &peer->tls->out);
+        rc = tls_session_write(peer->tls, data, length);
+        if (rc == 0) rc = loop_write_raw(peer, &peer->tls->out);
+    } else {
+        struct buf bytes;
+        buf_init(&bytes, LOOP_RECEIVED_MAX);
+        rc = buf_append(&bytes, data, length);
+        if (rc == 0) rc = loop_write_raw(peer, &bytes);
+        buf_free(&bytes);
     }
-    struct buf bytes;
-    buf_init(&bytes, LOOP_RECEIVED_MAX);
-    int rc = buf_append(&bytes, data, length);
-    if (rc == 0) rc = loop_write_raw(peer, &bytes);
-    buf_free(&bytes);
+    if (rc != 0) loop_peer_close(peer);
     return rc;
 }
 
@@ -87,13 +92,23 @@ void loop_peer_close(struct loop_peer *peer) {
 }
 
 int loop_peer_start_tls(struct loop_peer *peer, struct tls_server_config *config) {
-    peer->tls = calloc(1, sizeof *peer->tls);
-    if (peer->tls == NULL) return ERR_NOMEM;
-    return tls_session_init(peer->tls, config);
+    struct tls_session *tls = calloc(1, sizeof *tls);
+    int rc = tls == NULL ? ERR_NOMEM : tls_session_init(tls, config);
+    if (rc != 0) {
+        free(tls);
+        peer->tls_failed = 1;
+        loop_peer_close(peer);
+        return rc;
+    }
+    peer->tls = tls;
+    return 0;
 }
 
 static void loop_deliver(struct loop_peer *peer, const char *data, size_t length) {
-    buf_append(&peer->received, data, length);
+    if (buf_append(&peer->received, data, length) != 0) {
+        loop_peer_close(peer);
+        return;
+    }
     if (peer->server->ops->on_data != NULL)
         peer->server->ops->on_data(peer->server->arg, peer, data, length);
 }
@@ -108,7 +123,10 @@ static void loop_take_tls(struct loop_peer *peer, const char *data, size_t lengt
     for (int round = 0; round < 4096 && !peer->closing; round++) {
         struct tls_session *tls = peer->tls;
         int got = tls_session_read(tls, plain, sizeof plain);
-        loop_write_raw(peer, &tls->out);
+        if (loop_write_raw(peer, &tls->out) != 0) {
+            loop_peer_close(peer);
+            return;
+        }
         if (got == 0) return;
         if (got < 0) {
             if (got != ERR_CLOSED) peer->tls_failed = 1;
@@ -198,10 +216,15 @@ int loop_server_start(struct loop_server **out, uv_loop_t *loop,
     return 0;
 }
 
-void loop_server_stop(struct loop_server *server) {
+void loop_server_stop_accepting(struct loop_server *server) {
     if (server == NULL || server->stopped) return;
     server->stopped = 1;
     uv_close((uv_handle_t *)&server->listener, loop_on_closed);
+}
+
+void loop_server_stop(struct loop_server *server) {
+    if (server == NULL) return;
+    loop_server_stop_accepting(server);
     for (struct loop_peer *peer = server->peers; peer != NULL; peer = peer->next)
         loop_peer_close(peer);
 }

@@ -61,6 +61,10 @@ void loop_peer_close(struct loop_peer *peer);
 /* Closes the listener and every peer (idempotent). */
 void loop_server_stop(struct loop_server *server);
 
+/* Closes the listener only: peers close when their client does (so bytes the
+ * client wrote just before closing are still read). */
+void loop_server_stop_accepting(struct loop_server *server);
+
 /* Frees the server and its peers after loop_server_stop and a run of the loop. */
 void loop_server_free(struct loop_server *server);
 

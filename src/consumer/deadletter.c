@@ -253,6 +253,16 @@ int deadletter_open(struct deadletter **out, struct evlog_topic *topic, struct d
     deadletter->clock = clock != NULL ? clock : clock_system();
     uuid_v7_generator_init(&deadletter->ids);
     int rc = deadletter_load_offset(deadletter);
+    int64_t end = evlog_topic_end_offset(topic);
+    if (rc == 0 && deadletter->mirror_offset > end) {
+        /* The log is older than notify.db (restored from a backup, or a new
+         * log directory): the offsets to come must not count as mirrored. */
+        LOG_WARN("deadletter", "dlq mirror offset is past the end of the topic; following the log",
+                 "mirror_offset=%lld end=%lld", (long long)deadletter->mirror_offset,
+                 (long long)end);
+        deadletter->mirror_offset = end;
+        rc = deadletter_store_offset(deadletter, end);
+    }
     if (rc == 0)
         rc = deadletter_catch_up(deadletter);
     if (rc != 0) {

@@ -272,6 +272,22 @@ TEST(deadletter_recovers_unmirrored_once) {
     fixture_close(&fixture);
 }
 
+/* A mirror offset past the end of the topic (notify.db newer than the log)
+ * is pulled back to the end at open, so the entries put next are mirrored. */
+TEST(deadletter_mirror_offset_past_the_end) {
+    struct fixture fixture;
+    EXPECT_EQ_INT(fixture_open(&fixture, "dlq-ahead"), 0);
+    EXPECT_EQ_INT(db_exec(fixture.db, "INSERT INTO offsets(name, next_offset) VALUES('dlq', 100)"
+                                      " ON CONFLICT(name) DO UPDATE SET next_offset = 100"),
+                  0);
+    fixture_close_queue(&fixture);
+    EXPECT_EQ_INT(fixture_open_queue(&fixture), 0);
+    EXPECT_EQ_INT(mirror_offset(&fixture), 0);
+    EXPECT_EQ_INT(put_one(&fixture, "notifier", "after", NULL), 0);
+    EXPECT_EQ_INT(deadletter_count(fixture.queue, "dead"), 1);
+    fixture_close(&fixture);
+}
+
 /* ---- list ----------------------------------------------------------------- */
 
 /* Pages go newest first and the cursors walk every entry exactly once; the

@@ -47,6 +47,8 @@ ROUTES = {
     ("post", "/api/v1/admin/dlq/{id}/redrive"), ("get", "/api/v1/admin/consumers"),
     ("get", "/api/v1/openapi.json"), ("get", "/healthz"), ("get", "/readyz"),
     ("get", "/metrics"),
+    ("get", "/api/v1/push/vapid"), ("get", "/api/v1/push/subscriptions"),
+    ("post", "/api/v1/push/subscriptions"), ("delete", "/api/v1/push/subscriptions/{id}"),
 }
 PUBLIC = {("post", "/api/v1/auth/signup"), ("post", "/api/v1/auth/login"),
           ("get", "/api/v1/openapi.json"), ("get", "/healthz"), ("get", "/readyz"),
@@ -279,12 +281,14 @@ FUZZED = {
     "signup": 4, "login": 4, "getMe": 10, "updateMe": 10,
     "listTasks": 20, "createTask": 20, "getTask": 20, "updateTask": 20, "deleteTask": 20,
     "completeTask": 20, "uncompleteTask": 20, "listTaskEvents": 20, "listEvents": 20,
+    "getVapidKey": 4, "listPushSubscriptions": 10, "createPushSubscription": 20,
+    "deletePushSubscription": 10,
 }
 # Statuses that valid generated requests must reach at least once (the
 # operations on one task by id mostly meet unknown ids: the stateful test below
 # reaches real ones).
 SUCCESS = {"signup": 201, "getMe": 200, "updateMe": 200, "listTasks": 200, "createTask": 201,
-           "listEvents": 200}
+           "listEvents": 200, "getVapidKey": 200, "listPushSubscriptions": 200}
 # Scenarios of the stateful test; each costs a signup (about a second of CPU).
 STATEFUL_SCENARIOS = 5
 # Examples per operation of the negative (invalid input) pass.

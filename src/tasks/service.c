@@ -874,9 +874,9 @@ static yyjson_mut_val *service_reminder_data(yyjson_mut_doc *doc, const struct t
         if (entry->kind == TASK_REMINDER_AT) {
             yyjson_mut_obj_add_val(doc, spec, "at", service_time_value(doc, true, entry->at_ns));
         } else {
-            char duration[32];
-            snprintf(duration, sizeof duration, "PT%lldS", (long long)entry->before_s);
-            yyjson_mut_obj_add_strcpy(doc, spec, "before", duration);
+            char duration[TIMEFMT_DURATION_BYTES];
+            if (timefmt_duration_format(entry->before_s, duration) < 0) return NULL;
+            yyjson_mut_obj_add_strcpy(doc, spec, "before", duration); /* as the task writes it */
         }
         yyjson_mut_arr_append(specs, spec);
     }

@@ -70,6 +70,7 @@ struct notifier_attempt {
     struct notify_delivery delivery;   /* the row, state "sending" */
     struct notify_reminder reminder;   /* the event it came from, parsed */
     struct notify_settings settings;   /* the owner's settings at attempt time */
+    void *channel_arg;                 /* the channel's arg, for its callbacks */
     struct notifier_attempt *next;     /* in the notifier's list of attempts */
     struct notifier_attempt *previous; /* (doubly linked) */
 };

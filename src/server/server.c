@@ -19,6 +19,9 @@
 #include "../http/server.h"
 #include "../net/notify.h"
 #include "../net/tls.h"
+#include "../net/outbound.h"
+#include "../notify/notifier.h"
+#include "../notify/notify_channels.h"
 #include "../notify/webpush.h"
 #include "../realtime/hub.h"
 #include "../store/db.h"
@@ -93,6 +96,9 @@ struct server {
     struct hub *hub;                 /* realtime fan-out to WebSockets */
     uv_timer_t hub_timer;            /* hub_tick once a second (stalled clients) */
     int hub_timer_started;           /* hub_timer is initialised */
+    struct notifier *notifier;       /* reminder deliveries (notify/notifier.h) */
+    struct notify_channels channels; /* the notifier's e-mail, push and webhook clients */
+    struct outbound_trust *trust;    /* CA store for outbound TLS; NULL: none was found */
     struct route routes[SERVER_ROUTES_MAX]; /* server routes, then api_routes */
     size_t route_count;              /* entries used */
 };
@@ -229,6 +235,31 @@ static int server_metrics_dlq(const struct server *server, struct buf *body) {
     return rc;
 }
 
+/* The notifier's deliveries by channel and outcome, and attempts running. */
+static int server_metrics_notify(const struct server *server, struct buf *body) {
+    static const enum notify_state outcomes[] = {NOTIFY_SENT, NOTIFY_SKIPPED, NOTIFY_RETRY,
+                                                 NOTIFY_FAILED, NOTIFY_DEAD};
+    const struct notifier_stats *stats = notifier_stats(server->notifier);
+    int rc = buf_append_str(body, "# HELP docket_notify_deliveries_total Delivery attempts by "
+                                  "channel and outcome (retry: failed, tried again later).\n"
+                                  "# TYPE docket_notify_deliveries_total counter\n");
+    for (int channel = 0; rc == 0 && channel < NOTIFY_CHANNEL_COUNT; channel++) {
+        for (size_t index = 0; rc == 0 && index < sizeof outcomes / sizeof outcomes[0]; index++) {
+            rc = buf_printf(body, "docket_notify_deliveries_total{channel=\"%s\",outcome=\"%s\"} "
+                                  "%llu\n",
+                            notify_channel_name((enum notify_channel)channel),
+                            notify_state_name(outcomes[index]),
+                            (unsigned long long)stats->outcomes[channel][outcomes[index]]);
+        }
+    }
+    if (rc == 0) {
+        rc = buf_printf(body, "# HELP docket_notify_inflight Delivery attempts running now.\n"
+                              "# TYPE docket_notify_inflight gauge\ndocket_notify_inflight %llu\n",
+                        (unsigned long long)stats->inflight);
+    }
+    return rc;
+}
+
 /* Prometheus text exposition (format 0.0.4) of the process's counters. */
 static enum exchange_status server_metrics(struct exchange *exchange) {
     struct server *server = exchange->context;
@@ -286,6 +317,7 @@ static enum exchange_status server_metrics(struct exchange *exchange) {
                         (unsigned long long)server->checkpoints_total);
     }
     if (rc == 0 && server->hub != NULL) rc = server_metrics_hub(server, body);
+    if (rc == 0 && server->notifier != NULL) rc = server_metrics_notify(server, body);
     if (rc == 0 && server->deadletter != NULL) rc = server_metrics_dlq(server, body);
     if (rc != 0) {
         response_problem(response, 503, "Out of memory.", NULL, 0);
@@ -458,6 +490,11 @@ static void server_on_sweep(uv_timer_t *timer) {
         rc = evlog_consumer_commit(server->events, "realtime", hub_offset(server->hub));
         if (rc != 0) LOG_WARN("server", "cannot record the realtime offset", "error=%s", err_name(rc));
     }
+    if (server->notifier != NULL) {
+        rc = evlog_consumer_commit(server->events, NOTIFIER_CONSUMER,
+                                   notifier_offset(server->notifier));
+        if (rc != 0) LOG_WARN("server", "cannot record the notifier offset", "error=%s", err_name(rc));
+    }
     int64_t deleted = service_sweep(server->service, audit_before, keys_before);
     if (deleted > 0) LOG_INFO("server", "swept", "rows=%lld", (long long)deleted);
     if (deleted < 0) LOG_WARN("server", "sweep failed", "error=%s", err_name((int)deleted));
@@ -528,6 +565,7 @@ static void server_on_applied(void *arg, int64_t applied_end) {
     struct server *server = arg;
     int rc = hub_advance(server->hub, applied_end, uv_now(server->loop));
     if (rc != 0) LOG_WARN("server", "realtime fan-out failed", "error=%s", err_name(rc));
+    if (server->notifier != NULL) notifier_advance(server->notifier, applied_end);
 }
 
 static void server_on_hub_timer(uv_timer_t *timer) {
@@ -607,6 +645,85 @@ static int server_open_vapid(struct server *server) {
     return 0;
 }
 
+/* Outbound TLS trusts notify.ca_file or the system bundle; without either,
+ * e-mail, push and webhook deliveries fail with a clear error and the rest of
+ * Docket runs. */
+static void server_open_trust(struct server *server) {
+    char error[300] = "";
+    int rc = outbound_trust_open(&server->trust, server->config->notify_ca_file, error,
+                                 sizeof error);
+    if (rc != 0) {
+        char quoted[400];
+        LOG_WARN("server", "no CA certificates for outbound TLS; e-mail, push and webhook "
+                           "deliveries over TLS will fail", "error=%s",
+                 logger_quote(error, quoted, sizeof quoted));
+        server->trust = NULL;
+    }
+}
+
+/* The notifier reads the log from its stored offset ("notifier"; the
+ * projection's offset the first time) and retention keeps what it has not
+ * read. It opens after the hub (its in-app channel) and the dead-letter queue. */
+static int server_open_notifier(struct server *server) {
+    const struct config *config = server->config;
+    char error[300] = "";
+    server_open_trust(server);
+    struct notifier_options options = {
+        .loop = server->loop,
+        .clock = clock_system(),
+        .topic = server->events,
+        .start_offset = projection_offset(server->projection),
+        .db = server->db,
+        .notify_db = server->notify_db,
+        .service = server->service,
+        .hub = server->hub,
+        .deadletter = server->deadletter,
+        .max_inflight = (size_t)config->notify_max_inflight,
+    };
+    struct evlog_consumer_info info;
+    if (evlog_consumer_fetch(server->events, NOTIFIER_CONSUMER, &info) == 0) {
+        options.start_offset = info.offset;
+    }
+    int rc = retry_policy_parse(config->notify_retry_delays_ms, &options.policy);
+    if (rc != 0) snprintf(error, sizeof error, "notify.retry_delays_ms is not a list of waits");
+    server->channels.loop = server->loop;
+    server->channels.trust = server->trust;
+    server->channels.clock = clock_system();
+    server->channels.db = server->db;
+    server->channels.service = server->service;
+    server->channels.vapid = &server->vapid;
+    if (rc == 0) rc = notify_channels_init(&server->channels, config, error, sizeof error);
+    notify_channels_bind(&server->channels, &options);
+    if (rc == 0) rc = evlog_consumer_commit(server->events, NOTIFIER_CONSUMER, options.start_offset);
+    if (rc == 0) rc = evlog_consumer_set_required(server->events, NOTIFIER_CONSUMER, 1);
+    if (rc == 0) rc = notifier_open(&server->notifier, &options);
+    if (rc == 0) rc = notifier_advance(server->notifier, projection_offset(server->projection));
+    if (rc != 0) {
+        char quoted[400];
+        LOG_ERROR("server", "cannot start the notifier", "error=%s detail=%s", err_name(rc),
+                  logger_quote(error, quoted, sizeof quoted));
+    }
+    return rc;
+}
+
+/* The VAPID key pair of Web Push: <data_dir>/vapid-private.pem, created
+ * (mode 0600) on the first start. An unreadable or foreign key stops the
+ * start-up: push subscriptions are bound to this key. */
+static int server_open_vapid(struct server *server) {
+    char path[4200];
+    char error[512] = "";
+    snprintf(path, sizeof path, "%s/vapid-private.pem", server->config->data_dir);
+    int rc = webpush_vapid_load_or_create(path, &server->vapid, error, sizeof error);
+    if (rc != 0) {
+        char quoted[600];
+        LOG_ERROR("server", "cannot load the VAPID key", "error=%s detail=%s", err_name(rc),
+                  logger_quote(error, quoted, sizeof quoted));
+        return rc;
+    }
+    server->api.vapid = &server->vapid;
+    return 0;
+}
+
 /* The database, the projection (caught up with the log before anything is
  * served), the command layer and the API. */
 static int server_open_domain(struct server *server) {
@@ -662,6 +779,8 @@ static int server_open_domain(struct server *server) {
     rc = server_open_deadletter(server);
     if (rc != 0) return rc;
     rc = server_open_hub(server);
+    if (rc != 0) return rc;
+    rc = server_open_notifier(server);
     if (rc != 0) return rc;
     server_start_checkpoints(server);
     const struct asset *openapi = assets_find("/openapi.json", 13);
@@ -793,6 +912,12 @@ done:
     if (server->evlog != NULL) {
         uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
     }
+    if (server->notifier != NULL) {
+        notifier_close(server->notifier);
+        server->notifier = NULL;
+        uv_run(server->loop, UV_RUN_NOWAIT); /* its uv_timer closes */
+    }
+    outbound_trust_close(server->trust);
     if (server->hub != NULL) hub_close(server->hub);
     deadletter_close(server->deadletter); /* after the loop: no dlq append is in flight */
     if (server->notify_db != NULL) db_close(server->notify_db);

@@ -282,7 +282,10 @@ def test_me_returns_the_caller(api_server, alice, root):
     for user in (alice, root):
         response = user.api.get(API + "/me")
         assert response.status_code == 200, describe(response)
-        assert response.json() == user.user
+        me = response.json()
+        # GET /me alone adds the effective notification channels (test_notifications.py)
+        assert set(me.pop("notifications")) == {"websocket", "email", "webpush", "webhook"}
+        assert me == user.user
         assert_no_secret_text(response.text)
 
 

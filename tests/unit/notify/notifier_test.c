@@ -3,17 +3,23 @@
  * webhook secret derivation, delivery keys and Message-IDs, every channel's
  * rendered message, the deliveries table (created once per key, states,
  * due order, outcome unknown at start) and the retry/dead-letter state
- * transitions on a fake clock. */
+ * transitions on a fake clock; and the consumer itself over a real log
+ * with a fake channel: one delivery per channel even when the log is read
+ * again, retries on the clock, no resend after a stop mid-attempt, and
+ * reading paused while max_inflight deliveries wait. */
 #include "../../../src/base/buf.h"
 #include "../../../src/base/err.h"
 #include "../../../src/consumer/notify_db.h"
 #include "../../../src/consumer/retry.h"
+#include "../../../src/base/clock.h"
+#include "../../../src/notify/notifier.h"
 #include "../../../src/notify/notify_message.h"
 #include "../../../src/notify/notify_settings.h"
 #include "../../../src/notify/notify_store.h"
 #include "../../../src/store/db.h"
 #include "../../../src/tasks/task.h"
 #include "../evlog/evlog_support.h"
+#include "../store/store_support.h"
 #include "test.h"
 
 #include <stdio.h>
@@ -362,4 +368,220 @@ TEST(notify_delivery_retries_then_dies_on_a_fake_clock) {
     delivery.attempts = 1;
     notify_delivery_failed(&delivery, &policy, true, "HTTP 410: subscription gone", now_ns);
     EXPECT_EQ_INT(delivery.state, NOTIFY_FAILED);
+}
+
+/* ---- the consumer over a real log, with a fake channel ---------------------------- */
+
+/* A channel that holds its attempts until the test ends them. */
+struct fake_channel {
+    struct notifier_attempt *held[16]; /* attempts started, not yet ended */
+    size_t held_count;                 /* entries used */
+    int started;                       /* attempts started in all */
+};
+
+static int fake_start(void *arg, struct notifier_attempt *attempt, bool *permanent, char *error,
+                      size_t error_size) {
+    (void)permanent;
+    (void)error;
+    (void)error_size;
+    struct fake_channel *channel = arg;
+    channel->started++;
+    if (channel->held_count < 16) channel->held[channel->held_count++] = attempt;
+    return 0;
+}
+
+/* Ends the oldest held attempt. */
+static void fake_end(struct fake_channel *channel, enum notifier_outcome outcome) {
+    if (channel->held_count == 0) return;
+    struct notifier_attempt *attempt = channel->held[0];
+    memmove(channel->held, channel->held + 1, (channel->held_count - 1) * sizeof channel->held[0]);
+    channel->held_count--;
+    notifier_attempt_done(attempt, outcome, outcome == NOTIFIER_SENT ? NULL : "HTTP 503");
+}
+
+struct consumer_fixture {
+    struct store_fixture store;   /* log, docket.db, projection */
+    struct db *notify_db;         /* deliveries */
+    struct clock_fake clock;      /* the notifier's wall clock */
+    struct fake_channel email;    /* the e-mail channel */
+    struct fake_channel webhook;  /* the webhook channel */
+    struct notifier_options options; /* for notifier_open */
+};
+
+#define OWNER "0190a000-0000-7000-8000-0000000000a1"
+
+static int consumer_open(struct consumer_fixture *fixture, const char *tag, size_t max_inflight) {
+    memset(fixture, 0, sizeof *fixture);
+    int rc = store_fixture_open(&fixture->store, tag);
+    char path[512];
+    snprintf(path, sizeof path, "%s/notify.db", fixture->store.root);
+    struct db_error error;
+    if (rc == 0) rc = notify_db_open(&fixture->notify_db, path, &error);
+    struct store_event user = {
+        .type = "user.created",
+        .user_id = OWNER,
+        .subject = OWNER,
+        .data = "{\"username\":\"owner\",\"role\":\"user\",\"timezone\":\"UTC\",\"settings\":"
+                "{\"notifications\":{\"email\":{\"enabled\":true,\"address\":\"o@x.example\"},"
+                "\"webhook\":{\"enabled\":true,\"url\":\"https://h.example/in\"}}}}",
+        .password_hash = "$pbkdf2-sha256$i=600000$c2FsdA$a2V5",
+    };
+    if (rc == 0 && store_append(&fixture->store, &user) < 0) rc = ERR_IO;
+    clock_fake_init(&fixture->clock, 1767225600000000000LL);
+    struct notifier_options *options = &fixture->options;
+    options->clock = &fixture->clock.base;
+    options->topic = fixture->store.log.topic;
+    options->db = fixture->store.db;
+    options->notify_db = fixture->notify_db;
+    options->max_inflight = max_inflight;
+    options->channels[NOTIFY_EMAIL] = (struct notifier_channel){fake_start, &fixture->email};
+    options->channels[NOTIFY_WEBHOOK] = (struct notifier_channel){fake_start, &fixture->webhook};
+    if (rc == 0) rc = retry_policy_parse("1000,5000,25000", &options->policy);
+    return rc;
+}
+
+static void consumer_close(struct consumer_fixture *fixture) {
+    db_close(fixture->notify_db);
+    store_fixture_close(&fixture->store);
+}
+
+/* Appends a reminder.triggered for task number `number` and projects. */
+static int64_t consumer_remind(struct consumer_fixture *fixture, int number) {
+    char task_id[UUID_STRING_BYTES];
+    store_id(task_id, 'b', number);
+    char data[1024];
+    snprintf(data, sizeof data,
+             "{\"task\":{\"id\":\"%s\",\"title\":\"Task %d\",\"description\":\"\","
+             "\"due\":\"2026-01-01T09:00:00Z\",\"timezone\":\"UTC\"},"
+             "\"reminder\":{\"at\":\"2026-01-01T08:45:00Z\",\"specs\":[{\"before\":\"PT15M\"}]},"
+             "\"key\":\"%s@1767257100000\",\"fired_at\":\"2026-01-01T08:45:00Z\",\"late_ms\":0}",
+             task_id, number, task_id);
+    struct store_event event = {
+        .type = "reminder.triggered", .user_id = OWNER, .subject = task_id, .data = data};
+    int64_t offset = store_append(&fixture->store, &event);
+    store_project(&fixture->store);
+    return offset + 1;
+}
+
+static enum notify_state state_of(struct consumer_fixture *fixture, int number,
+                                  enum notify_channel channel) {
+    char task_id[UUID_STRING_BYTES], reminder_key[NOTIFY_REMINDER_KEY_BYTES];
+    char key[NOTIFY_DELIVERY_KEY_BYTES];
+    store_id(task_id, 'b', number);
+    snprintf(reminder_key, sizeof reminder_key, "%s@1767257100000", task_id);
+    notify_delivery_key(reminder_key, channel, NULL, key);
+    struct notify_delivery delivery;
+    int rc = notify_store_get(fixture->notify_db, key, &delivery, NULL);
+    return rc == 0 ? delivery.state : NOTIFY_STATE_COUNT;
+}
+
+TEST(notifier_delivers_once_per_channel_even_when_the_log_is_read_again) {
+    struct consumer_fixture fixture;
+    EXPECT_EQ_INT(consumer_open(&fixture, "notifier_once", 8), 0);
+    int64_t end = consumer_remind(&fixture, 1);
+    struct notifier *notifier = NULL;
+    EXPECT_EQ_INT(notifier_open(&notifier, &fixture.options), 0);
+    EXPECT_EQ_INT(notifier_advance(notifier, end), 0);
+    EXPECT_EQ_INT(notifier_offset(notifier), end);
+    EXPECT_EQ_INT(fixture.email.started, 1);
+    EXPECT_EQ_INT(fixture.webhook.started, 1);
+    /* no hub: the in-app delivery has nobody to go to */
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_WEBSOCKET), NOTIFY_SKIPPED);
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_EMAIL), NOTIFY_SENDING);
+    fake_end(&fixture.email, NOTIFIER_SENT);
+    fake_end(&fixture.webhook, NOTIFIER_SENT);
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_EMAIL), NOTIFY_SENT);
+    EXPECT_EQ_INT(notifier_stats(notifier)->created, 3);
+    notifier_close(notifier);
+    /* a rewound consumer reads the event again: nothing new is created or sent */
+    fixture.options.start_offset = 0;
+    EXPECT_EQ_INT(notifier_open(&notifier, &fixture.options), 0);
+    EXPECT_EQ_INT(notifier_advance(notifier, end), 0);
+    EXPECT_EQ_INT(notifier_stats(notifier)->duplicates, 3);
+    EXPECT_EQ_INT(notifier_stats(notifier)->created, 0);
+    EXPECT_EQ_INT(fixture.email.started, 1);
+    EXPECT_EQ_INT(fixture.webhook.started, 1);
+    notifier_close(notifier);
+    consumer_close(&fixture);
+}
+
+TEST(notifier_retries_on_the_clock_then_gives_up) {
+    struct consumer_fixture fixture;
+    EXPECT_EQ_INT(consumer_open(&fixture, "notifier_retry", 8), 0);
+    int64_t end = consumer_remind(&fixture, 1);
+    struct notifier *notifier = NULL;
+    EXPECT_EQ_INT(notifier_open(&notifier, &fixture.options), 0);
+    EXPECT_EQ_INT(notifier_advance(notifier, end), 0);
+    fake_end(&fixture.webhook, NOTIFIER_SENT);
+    static const int64_t waits_ms[] = {1000, 5000, 25000};
+    for (int retry = 0; retry < 3; retry++) {
+        EXPECT_EQ_INT(fixture.email.started, retry + 1);
+        fake_end(&fixture.email, NOTIFIER_RETRY);
+        EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_EMAIL), NOTIFY_RETRY);
+        clock_fake_advance(&fixture.clock, (waits_ms[retry] - 1) * 1000000);
+        notifier_advance(notifier, end);
+        EXPECT_EQ_INT(fixture.email.started, retry + 1); /* not yet */
+        clock_fake_advance(&fixture.clock, 1000000);
+        notifier_advance(notifier, end);
+    }
+    EXPECT_EQ_INT(fixture.email.started, 4);
+    fake_end(&fixture.email, NOTIFIER_RETRY);
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_EMAIL), NOTIFY_DEAD);
+    clock_fake_advance(&fixture.clock, INT64_C(3600) * 1000000000);
+    notifier_advance(notifier, end);
+    EXPECT_EQ_INT(fixture.email.started, 4);
+    EXPECT_EQ_INT(notifier_stats(notifier)->outcomes[NOTIFY_EMAIL][NOTIFY_RETRY], 3);
+    EXPECT_EQ_INT(notifier_stats(notifier)->outcomes[NOTIFY_EMAIL][NOTIFY_DEAD], 1);
+    notifier_close(notifier);
+    consumer_close(&fixture);
+}
+
+TEST(notifier_never_resends_a_delivery_interrupted_by_a_stop) {
+    struct consumer_fixture fixture;
+    EXPECT_EQ_INT(consumer_open(&fixture, "notifier_unknown", 8), 0);
+    int64_t end = consumer_remind(&fixture, 1);
+    struct notifier *notifier = NULL;
+    EXPECT_EQ_INT(notifier_open(&notifier, &fixture.options), 0);
+    EXPECT_EQ_INT(notifier_advance(notifier, end), 0);
+    /* the process "dies" while both attempts are on the wire */
+    notifier_close(notifier);
+    fake_end(&fixture.email, NOTIFIER_SENT); /* results after the close are dropped */
+    fake_end(&fixture.webhook, NOTIFIER_SENT);
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_EMAIL), NOTIFY_SENDING);
+    EXPECT_EQ_INT(notifier_open(&notifier, &fixture.options), 0);
+    EXPECT_EQ_INT(notifier_stats(notifier)->abandoned, 2);
+    EXPECT_EQ_INT(notifier_advance(notifier, end), 0);
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_EMAIL), NOTIFY_FAILED);
+    EXPECT_EQ_INT(state_of(&fixture, 1, NOTIFY_WEBHOOK), NOTIFY_FAILED);
+    EXPECT_EQ_INT(fixture.email.started, 1);
+    EXPECT_EQ_INT(fixture.webhook.started, 1);
+    notifier_close(notifier);
+    consumer_close(&fixture);
+}
+
+TEST(notifier_stops_reading_while_max_inflight_deliveries_wait) {
+    struct consumer_fixture fixture;
+    EXPECT_EQ_INT(consumer_open(&fixture, "notifier_bound", 2), 0);
+    fixture.options.channels[NOTIFY_WEBHOOK].start = NULL; /* email only counts */
+    int64_t end = 0;
+    for (int number = 1; number <= 5; number++) end = consumer_remind(&fixture, number);
+    struct notifier *notifier = NULL;
+    EXPECT_EQ_INT(notifier_open(&notifier, &fixture.options), 0);
+    EXPECT_EQ_INT(notifier_advance(notifier, end), 0);
+    EXPECT(notifier_offset(notifier) < end);
+    EXPECT(fixture.email.held_count <= 2);
+    EXPECT(notifier_stats(notifier)->inflight <= 2);
+    for (int round = 0; round < 20 && fixture.email.held_count > 0; round++) {
+        EXPECT(fixture.email.held_count <= 2);
+        fake_end(&fixture.email, NOTIFIER_SENT);
+    }
+    EXPECT_EQ_INT(notifier_offset(notifier), end);
+    EXPECT_EQ_INT(fixture.email.started, 5);
+    for (int number = 1; number <= 5; number++) {
+        EXPECT_EQ_INT(state_of(&fixture, number, NOTIFY_EMAIL), NOTIFY_SENT);
+        /* the webhook channel is not available here: failed without a retry */
+        EXPECT_EQ_INT(state_of(&fixture, number, NOTIFY_WEBHOOK), NOTIFY_FAILED);
+    }
+    notifier_close(notifier);
+    consumer_close(&fixture);
 }

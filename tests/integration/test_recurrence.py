@@ -256,6 +256,24 @@ def test_completion_mode_interval_counts_from_completion(carol):
     assert child["parent_id"] == first["id"]
 
 
+def test_completion_mode_count_counts_occurrences(carol):
+    """from "completion" with COUNT=2: the first task and one successor (index 1,
+    due the day after its parent's completion at the same local time), then
+    recurrence.ended {"reason":"count","index":1}."""
+    api = carol.api
+    zone = ZoneInfo("America/New_York")
+    start = (now_utc() + timedelta(days=10)).astimezone(zone).replace(
+        hour=18, minute=30, second=0, microsecond=0)
+    first = create(api, recurring("twice", "America/New_York", start, "FREQ=DAILY;COUNT=2",
+                                  mode="completion"))
+    chain, ended = walk(api, first, 3)
+    assert len(chain) == 2 and [t["recurrence"]["index"] for t in chain] == [0, 1]
+    done = parse_any(api.get_task(first["id"])["completed_at"]).astimezone(zone)
+    assert parse_any(chain[1]["due"]) == done.replace(hour=18, minute=30, second=0,
+                                                      microsecond=0) + timedelta(days=1)
+    assert ended["data"] == {"reason": "count", "index": 1}
+
+
 def test_schedule_mode_spawns_at_due_without_completion(carol):
     """from "schedule": a task due in ~2 s spawns its successor at that instant
     though nobody completes it; the successor is due one rule step later and
@@ -361,6 +379,35 @@ def test_uncomplete_then_complete_never_spawns_twice(carol):
     spawned, ended = outcome_of(events_since(api, since), first["id"])
     assert [e["subject"] for e in spawned] == [child["id"]] and not ended
     assert children(api, first["id"]) == [child]
+
+
+def test_concurrent_completes_and_uncompletes_spawn_once(carol):
+    """8 clients complete the same recurring task at once, then race
+    uncomplete/complete pairs: one successor, one recurrence.spawned, and
+    every request answered 200 (or 409 for a conflicting in-flight change)."""
+    api = carol.api
+    since = last_sequence(api)
+    first = create(api, recurring("race", "UTC", local("UTC", 2028, 7, 1, 6, 0), "FREQ=DAILY"))
+    path = API + "/tasks/%s/" % first["id"]
+
+    def hammer(index):
+        client = Api(api.base_url, api.token)
+        statuses = [client.post(path + "complete").status_code]
+        for _ in range(3):
+            statuses.append(client.post(path + ("uncomplete" if index % 2 else "complete"))
+                            .status_code)
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [s for result in pool.map(hammer, range(8)) for s in result]
+    assert set(statuses) <= {200, 409}, statuses
+    if not api.get_task(first["id"])["completed"]:
+        complete(api, first["id"])
+    wait_outcomes(api, since, [first["id"]])
+    time.sleep(0.5)
+    spawned, ended = outcome_of(events_since(api, since), first["id"])
+    assert len(spawned) == 1 and not ended, spawned
+    assert [c["id"] for c in children(api, first["id"])] == [spawned[0]["subject"]]
 
 
 def test_retried_complete_with_idempotency_key_spawns_once(carol):

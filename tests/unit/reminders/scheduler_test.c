@@ -1,9 +1,10 @@
 /* scheduler_test.c - the reminder scheduler on a fake clock: firing at the
  * exact millisecond and in time order, idempotent puts, remove and retry,
  * the grace rule, a start with timers in the past, forward and backward wall
- * clock jumps, the sleep value, a million timers (with bytes per timer and
- * cost per operation printed, not judged) and every allocation failing in
- * turn. scheduler_verify() runs after the steps that change state. */
+ * clock jumps, the sleep value, changes from the callback, 100,000 random
+ * operations against a reference model, a million timers (with bytes per
+ * timer and cost per operation printed, not judged) and every allocation
+ * failing in turn. scheduler_verify() runs after the steps that change state. */
 #include "../../../src/base/clock.h"
 #include "../../../src/base/err.h"
 #include "../../../src/base/mem.h"
@@ -507,6 +508,158 @@ TEST(scheduler_callback_reentry) {
     EXPECT_EQ_INT(log_count, 4);
     EXPECT(fired_task(3, 4));
     EXPECT_EQ_INT(scheduler_stats(scheduler)->firing, 3);
+    EXPECT_EQ_INT(scheduler_verify(scheduler), 0);
+    scheduler_close(scheduler);
+}
+
+/* ---- random operations against a reference model ---------------------- */
+
+enum { MODEL_TASKS = 16, MODEL_INSTANTS = 64, MODEL_KEYS = MODEL_TASKS * 2 * MODEL_INSTANTS };
+
+/* What the reference expects of one key. */
+struct model_timer {
+    int state;      /* 0 absent, 1 waiting, 2 firing */
+    int64_t due_ms; /* when it waits for (at_ms, or the retry time) */
+};
+
+static struct model_timer model[MODEL_KEYS]; /* indexed by model_key */
+static int64_t model_wall_ms;                /* the wall time of the run under way */
+static int model_wrong;                      /* firings the model did not expect */
+static int64_t model_last_due_ms;            /* due time of the run's previous firing */
+static int64_t model_previous_wall_ms;       /* the wall time of the run before */
+
+static int64_t model_at_ms(int key) {
+    return START_WALL_MS - 30000 + (int64_t)(key % MODEL_INSTANTS) * 1500;
+}
+
+static enum scheduler_kind model_kind(int key) {
+    return (enum scheduler_kind)(key / MODEL_INSTANTS % 2);
+}
+
+static unsigned model_task(int key) {
+    return (unsigned)(key / (2 * MODEL_INSTANTS));
+}
+
+static int model_key_of(const struct scheduler_fire *fire) {
+    for (int key = 0; key < MODEL_KEYS; key++) {
+        char id[UUID_STRING_BYTES];
+        if (model_kind(key) != fire->kind || model_at_ms(key) != fire->at_ms) continue;
+        id_make(model_task(key), id);
+        if (strcmp(id, fire->task_id) == 0) return key;
+    }
+    return -1;
+}
+
+/* Whether a firing of `key` in the run under way is in order: keys due
+ * after the previous run's time fire in due order, after every key that was
+ * already due then (those fire first, in the order they were scheduled). */
+static bool model_in_order(int key) {
+    if (model[key].due_ms <= model_previous_wall_ms) return model_last_due_ms == INT64_MIN;
+    if (model[key].due_ms < model_last_due_ms) return false;
+    model_last_due_ms = model[key].due_ms;
+    return true;
+}
+
+/* Each firing must be a waiting key due by now, in order, with the right
+ * lateness (0 for a retry that comes due before its instant, after the clock
+ * went back); it becomes firing in the model. */
+static void model_fire(void *arg, const struct scheduler_fire *fire) {
+    (void)arg;
+    int key = model_key_of(fire);
+    if (key < 0 || model[key].state != 1 || model[key].due_ms > model_wall_ms ||
+        !model_in_order(key) || fire->now_ms != model_wall_ms ||
+        fire->late_ms != (model_wall_ms > fire->at_ms ? model_wall_ms - fire->at_ms : 0)) {
+        model_wrong++;
+        return;
+    }
+    model[key].state = 2;
+}
+
+/* splitmix64: successive outputs are independent in their low bits too (a
+ * bare xorshift's are not, which would tie the operation to the key). */
+static uint64_t model_random(uint64_t *state) {
+    uint64_t value = (*state += 0x9e3779b97f4a7c15ULL);
+    value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
+    return value ^ (value >> 31);
+}
+
+/* Moves the clocks (small steps, forward jumps, backward jumps beyond
+ * SCHEDULER_JUMP_MS) and runs; afterwards nothing waiting is due. */
+static int model_run(struct scheduler *scheduler, uint64_t *seed) {
+    uint64_t choice = model_random(seed) % 10;
+    int64_t mono_step_ms = (int64_t)(model_random(seed) % 1000);
+    int64_t wall_step_ms = mono_step_ms;
+    if (choice == 0) wall_step_ms += 3000 + (int64_t)(model_random(seed) % 60000);
+    if (choice == 1 || now.wall_ms > START_WALL_MS + 90000) {
+        /* Back to somewhere in the instants' range, by more than a jump. */
+        int64_t target_ms = START_WALL_MS - 40000 + (int64_t)(model_random(seed) % 80000);
+        wall_step_ms = target_ms - now.wall_ms;
+        if (wall_step_ms - mono_step_ms >= -SCHEDULER_JUMP_MS) {
+            wall_step_ms = mono_step_ms - SCHEDULER_JUMP_MS - 1000;
+        }
+    }
+    model_previous_wall_ms = now.wall_ms;
+    now.wall_ms += wall_step_ms;
+    now.mono_ms += mono_step_ms;
+    model_wall_ms = now.wall_ms;
+    model_last_due_ms = INT64_MIN;
+    scheduler_run(scheduler, now.wall_ms, now.mono_ms);
+    int late = 0;
+    for (int key = 0; key < MODEL_KEYS; key++) {
+        if (model[key].state == 1 && model[key].due_ms <= now.wall_ms) late++;
+    }
+    return late;
+}
+
+/* 100,000 random puts, removes, retries and runs (with forward and backward
+ * clock jumps) agree with a reference model: every firing is a waiting key
+ * already due, in due order, with the right lateness; after each run nothing
+ * due is left waiting; the counters match; the scheduler verifies. */
+TEST(scheduler_random_operations_match_model) {
+    struct scheduler *scheduler = open_scheduler(HOUR_MS);
+    EXPECT(scheduler != NULL);
+    test_options.ops.fire = model_fire;
+    scheduler_close(scheduler);
+    EXPECT_EQ_INT(scheduler_open(&scheduler, &test_options), 0);
+    memset(model, 0, sizeof model);
+    model_wrong = 0;
+    model_wall_ms = now.wall_ms;
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    int problems = 0;
+    for (int step = 0; step < 100000; step++) {
+        int key = (int)(model_random(&seed) % MODEL_KEYS);
+        char id[UUID_STRING_BYTES];
+        id_make(model_task(key), id);
+        uint64_t choice = model_random(&seed) % 8;
+        if (choice < 3) {
+            int result = scheduler_put(scheduler, id, user_text, model_kind(key), model_at_ms(key));
+            if (result != 0) problems++;
+            if (model[key].state == 0) model[key] = (struct model_timer){1, model_at_ms(key)};
+        } else if (choice < 5) {
+            scheduler_remove(scheduler, id, model_kind(key), model_at_ms(key));
+            model[key].state = 0;
+        } else if (choice < 6) {
+            int64_t delay_ms = (int64_t)(model_random(&seed) % 5000);
+            scheduler_retry(scheduler, id, model_kind(key), model_at_ms(key), delay_ms);
+            if (model[key].state == 2) model[key] = (struct model_timer){1, now.wall_ms + delay_ms};
+        } else {
+            problems += model_run(scheduler, &seed);
+        }
+        if (step % 64 == 0 && scheduler_verify(scheduler) != 0) problems++;
+    }
+    uint64_t waiting = 0;
+    uint64_t firing = 0;
+    for (int key = 0; key < MODEL_KEYS; key++) {
+        waiting += model[key].state == 1;
+        firing += model[key].state == 2;
+    }
+    const struct scheduler_stats *stats = scheduler_stats(scheduler);
+    EXPECT_EQ_INT(model_wrong, 0);
+    EXPECT_EQ_INT(problems, 0);
+    EXPECT(stats->pending == waiting && stats->firing == firing);
+    EXPECT(stats->jumps_forward > 1000 && stats->jumps_backward > 1000);
+    EXPECT(stats->fired > 5000 && stats->retried > 1000 && stats->missed == 0);
     EXPECT_EQ_INT(scheduler_verify(scheduler), 0);
     scheduler_close(scheduler);
 }

@@ -43,7 +43,9 @@ static long rss_kib(void) {
 
 /* Twenty timers per task id, like a task with 20 reminders. */
 static void ids_of(size_t index, char *task, char *user) {
-    snprintf(task, UUID_STRING_BYTES, "%08zx-0000-7000-8000-%012zx", index / 20, index / 20 * 7 + 1);
+    size_t task_number = index / 20;
+    snprintf(task, UUID_STRING_BYTES, "%08zx-0000-7000-8000-%012zx", task_number,
+             task_number * 7 + 1);
     snprintf(user, UUID_STRING_BYTES, "%08zx-0000-7000-8000-%012zx", index % 97, index % 97 + 3);
 }
 
@@ -68,7 +70,8 @@ int main(int argc, char **argv) {
     double t0 = monotonic_ns();
     for (size_t index = 0; index < total; index++) {
         ids_of(index, task, user);
-        if (scheduler_put(cost_sched, task, user, SCHEDULER_REMINDER, at_of(index, 0)) != 0) return 1;
+        int rc = scheduler_put(cost_sched, task, user, SCHEDULER_REMINDER, at_of(index, 0));
+        if (rc != 0) return 1;
     }
     double put_ns = (monotonic_ns() - t0) / (double)total;
     long rss_after = rss_kib();
@@ -96,7 +99,8 @@ int main(int argc, char **argv) {
            "\"pending_after_removes\":%llu,\"fired\":%zu,\"scheduler_bytes_per_timer\":%.1f,"
            "\"rss_bytes_per_timer\":%.1f}\n",
            total, put_ns, move_ns, remove_ns, fire_ns, (unsigned long long)pending, fired_count,
-           (double)bytes / (double)total, (double)(rss_after - rss_before) * 1024.0 / (double)total);
+           (double)bytes / (double)total,
+           (double)(rss_after - rss_before) * 1024.0 / (double)total);
     scheduler_close(cost_sched);
     return 0;
 }

@@ -92,7 +92,8 @@ int main(int argc, char **argv) {
         uv_timer_init(floor_loop, &timers[index].handle);
         uv_update_time(floor_loop);
         double delay = at - wall_ms();
-        uv_timer_start(&timers[index].handle, on_timer, delay > 0 ? (uint64_t)(delay + 0.999) : 0, 0);
+        uint64_t timeout_ms = delay > 0 ? (uint64_t)(delay + 0.999) : 0;
+        uv_timer_start(&timers[index].handle, on_timer, timeout_ms, 0);
     }
     double armed_s = (wall_ms() - start) / 1e3;
     long rss_after = rss_kib();

@@ -24,7 +24,7 @@ from api import (API, Api, ApiServer, describe, events_since, fresh_key, problem
                  tasks_all, wait_for)
 from conftest import scaled
 from timers_util import (complete, create, in_seconds, iso_ms, last_sequence, metric, now_utc,
-                         outcome_of, parse_any, wait_outcomes)
+                         outcome_of, parse_any, poll_events, wait_outcomes)
 
 api_server = server_fixture()
 
@@ -673,3 +673,28 @@ def test_schedule_spawn_due_while_down_happens_at_start_once(tmp_path):
         assert len(children(user.api, first["id"])) == 1
     finally:
         server.close()
+
+
+def test_spawned_occurrence_gets_its_own_reminders(carol):
+    """A daily task due yesterday at (now + ~2.5 s) is completed: its successor is
+    due today at that time and its reminders - the relative one kept, the
+    absolute one shifted by a day - fire for the successor, once each, while
+    the parent's (past) instants never fire."""
+    api = carol.api
+    start = in_seconds(2, whole=True) - timedelta(days=1)
+    since = last_sequence(api)
+    first = create(api, recurring("child reminders", "UTC", start, "FREQ=DAILY",
+                                  reminders=[{"before": "PT0S"},
+                                             {"at": iso_ms(start - timedelta(seconds=1))}]))
+    child, _ = step(api, first)
+    due = parse_any(child["due"])
+    assert due == start + timedelta(days=1) and due > now_utc(), child
+    assert child["reminders"][0] == {"before": "PT0S"}
+    assert parse_any(child["reminders"][1]["at"]) == due - timedelta(seconds=1)
+    time.sleep(max(0.0, (due - now_utc()).total_seconds()) + 0.5)
+    events = poll_events(api, since, lambda ev: len(
+        [e for e in ev if e["type"] == "reminder.triggered"]) >= 2, timeout=3)
+    fired = [(e["type"], e["subject"], parse_any(e["data"]["reminder"]["at"])) for e in events
+             if e["type"].startswith("reminder.")]
+    assert fired == [("reminder.triggered", child["id"], due - timedelta(seconds=1)),
+                     ("reminder.triggered", child["id"], due)], fired

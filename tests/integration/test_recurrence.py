@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from api import (API, Api, ApiServer, describe, events_since, fresh_key, problem, server_fixture, signup,
-                 tasks_all, wait_for)
+from api import (API, Api, ApiServer, describe, events_since, fresh_key, problem,
+                 server_fixture, signup, tasks_all, wait_for)
 from conftest import scaled
 from timers_util import (complete, create, in_seconds, iso_ms, last_sequence, metric, now_utc,
                          outcome_of, parse_any, poll_events, wait_outcomes)

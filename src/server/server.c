@@ -706,24 +706,6 @@ static int server_open_notifier(struct server *server) {
     return rc;
 }
 
-/* The VAPID key pair of Web Push: <data_dir>/vapid-private.pem, created
- * (mode 0600) on the first start. An unreadable or foreign key stops the
- * start-up: push subscriptions are bound to this key. */
-static int server_open_vapid(struct server *server) {
-    char path[4200];
-    char error[512] = "";
-    snprintf(path, sizeof path, "%s/vapid-private.pem", server->config->data_dir);
-    int rc = webpush_vapid_load_or_create(path, &server->vapid, error, sizeof error);
-    if (rc != 0) {
-        char quoted[600];
-        LOG_ERROR("server", "cannot load the VAPID key", "error=%s detail=%s", err_name(rc),
-                  logger_quote(error, quoted, sizeof quoted));
-        return rc;
-    }
-    server->api.vapid = &server->vapid;
-    return 0;
-}
-
 /* The database, the projection (caught up with the log before anything is
  * served), the command layer and the API. */
 static int server_open_domain(struct server *server) {

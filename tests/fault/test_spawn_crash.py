@@ -44,6 +44,7 @@ REMINDER_ROUNDS = 3
 REMINDER_TASKS = 150
 KILL_AFTER_MAX_S = 0.25
 QUIET_TIMEOUT_S = scaled(20)
+MISSED_GRACE_MS = 300
 
 
 def replayed(response):
@@ -259,12 +260,12 @@ def reminder_round(server, user, rng, round_number):
     (task id, instant ms) pairs."""
     window_s = 2.0
     # The window opens once the tasks exist: time a few creates first (the
-    # sanitizer build is far slower), then leave three times that margin.
+    # sanitizer build is far slower), then leave five times that margin.
     started = time.monotonic()
     pool_map(lambda n: Api(server.base_url, user.token).post(
         API + "/tasks", {"title": "probe %d" % n}), range(12))
     per_task_s = (time.monotonic() - started) / 12
-    window_start = in_seconds(0.5 + 3 * per_task_s * REMINDER_TASKS)
+    window_start = in_seconds(1.0 + 5 * per_task_s * REMINDER_TASKS)
 
     def create_one(number):
         due = window_start + timedelta(seconds=rng.uniform(0.3, window_s))
@@ -283,10 +284,16 @@ def reminder_round(server, user, rng, round_number):
         expected.update(pairs)
     first = min(at for _, at in expected) / 1000.0
     assert time.time() < first, "creating the tasks took longer than the window lead"
-    kill_at = first + rng.uniform(0.0, window_s)
+    kill_at = first + rng.uniform(0.0, window_s * 0.6)  # some instants come after it
     time.sleep(max(0.0, kill_at - time.time()))
     server.kill()
-    server.start()
+    if round_number % 2:
+        # Odd rounds stay down a while and come back with a short grace: the
+        # instants of the downtime are recorded as missed, still once each.
+        time.sleep(0.6)
+        server.start("--reminders-grace-ms", str(MISSED_GRACE_MS))
+    else:
+        server.start()
     return expected, kill_at
 
 
@@ -328,6 +335,9 @@ def test_reminders_fire_exactly_once_across_kill_9(tmp_path):
                                and e["data"]["key"] in round_keys)
         # Both sides of the kill must have been exercised for the test to mean much.
         assert 0 < before_kill < len(expected), (before_kill, len(expected))
+        missed = [e for e in events if e["type"] == "reminder.missed"]
+        assert missed, "no reminder was missed in the short-grace rounds"
+        assert all(e["data"]["late_ms"] > MISSED_GRACE_MS for e in missed), missed[:3]
         # A reminder still ahead at a rebuild fires once afterwards; the fired
         # ones do not fire again.
         since = events_since(user.api)[-1]["sequence"]
@@ -348,7 +358,7 @@ def test_reminders_fire_exactly_once_across_kill_9(tmp_path):
         after = events_since(user.api, since)
         assert [(e["type"], e["subject"]) for e in after] == \
             [("task.created", ahead["id"]), ("reminder.triggered", ahead["id"])], after
-        print("reminder crash: %d rounds, %d instants, %d fired before a kill"
-              % (REMINDER_ROUNDS, len(expected), before_kill))
+        print("reminder crash: %d rounds, %d instants, %d fired before a kill, %d missed"
+              % (REMINDER_ROUNDS, len(expected), before_kill, len(missed)))
     finally:
         server.close()

@@ -113,7 +113,8 @@ int httpc_url_parse(const char *text, size_t length, bool allow_http, struct htt
                     const char **message) {
     CHECK(out != NULL && message != NULL);
     memset(out, 0, sizeof *out);
-    const char *scheme_message = allow_http ? "must be an http or https URL" : "must be an https URL";
+    const char *scheme_message =
+        allow_http ? "must be an http or https URL" : "must be an https URL";
     if (text == NULL) {
         *message = scheme_message;
         return ERR_INVAL;

@@ -253,7 +253,8 @@ TEST(httpc_post_sends_request_and_reads_status_and_body) {
 TEST(httpc_post_keeps_only_the_first_bytes_of_a_long_body) {
     /* A 3000-byte error body comes back cut to HTTPC_BODY_KEPT bytes, the first ones. */
     static char response[4096];
-    int n = snprintf(response, sizeof response, "HTTP/1.1 410 Gone\r\nContent-Length: 3000\r\n\r\n");
+    int n = snprintf(response, sizeof response,
+                     "HTTP/1.1 410 Gone\r\nContent-Length: 3000\r\n\r\n");
     for (int index = 0; index < 3000; index++) response[n + index] = (char)('a' + index % 26);
     response[n + 3000] = '\0';
     struct script script = {.pieces = {response}};

@@ -244,7 +244,8 @@ TEST(webpush_encrypt_rejects_tampering_and_limits) {
     uint8_t private_key[32], body[512], plain[512];
     struct webpush_subscription_keys keys;
     EXPECT(receiver_make(private_key, &keys));
-    int written = webpush_encrypt(&keys, (const uint8_t *)"hello", 5, NULL, NULL, body, sizeof body);
+    int written =
+        webpush_encrypt(&keys, (const uint8_t *)"hello", 5, NULL, NULL, body, sizeof body);
     EXPECT_EQ_INT(written, 86 + 5 + 1 + 16);
     body[90] ^= 1;
     EXPECT_EQ_INT(reference_decrypt(body, (size_t)written, private_key, keys.p256dh, keys.auth,
@@ -523,7 +524,8 @@ TEST(webpush_vapid_header_rejects_bad_claims_and_small_buffers) {
     struct webpush_vapid vapid;
     EXPECT(vapid_fresh(&vapid));
     char value[1200];
-    EXPECT_EQ_INT(webpush_vapid_header(&vapid, "https://a\"b", "mailto:x@y", 1, value, sizeof value),
+    EXPECT_EQ_INT(
+        webpush_vapid_header(&vapid, "https://a\"b", "mailto:x@y", 1, value, sizeof value),
                   ERR_INVAL);
     EXPECT_EQ_INT(webpush_vapid_header(&vapid, "https://a", "mailto:x\\y", 1, value, sizeof value),
                   ERR_INVAL);
@@ -531,6 +533,7 @@ TEST(webpush_vapid_header_rejects_bad_claims_and_small_buffers) {
                   ERR_INVAL);
     EXPECT_EQ_INT(webpush_vapid_header(&vapid, "", "mailto:x@y", 1, value, sizeof value),
                   ERR_INVAL);
-    EXPECT_EQ_INT(webpush_vapid_header(&vapid, "https://a", "mailto:x@y", 1, value, 100), ERR_LIMIT);
+    EXPECT_EQ_INT(webpush_vapid_header(&vapid, "https://a", "mailto:x@y", 1, value, 100),
+                  ERR_LIMIT);
     EXPECT_STR(value, "");
 }

@@ -24,6 +24,7 @@
 #include "../notify/notify_channels.h"
 #include "../notify/webpush.h"
 #include "../realtime/hub.h"
+#include "../reminders/timers.h"
 #include "../store/db.h"
 #include "../tasks/projection.h"
 #include "../tasks/query.h"
@@ -99,6 +100,7 @@ struct server {
     struct notifier *notifier;       /* reminder deliveries (notify/notifier.h) */
     struct notify_channels channels; /* the notifier's e-mail, push and webhook clients */
     struct outbound_trust *trust;    /* CA store for outbound TLS; NULL: none was found */
+    struct timers *timers;           /* reminders and spawns on the timer wheel */
     struct route routes[SERVER_ROUTES_MAX]; /* server routes, then api_routes */
     size_t route_count;              /* entries used */
 };
@@ -319,6 +321,7 @@ static enum exchange_status server_metrics(struct exchange *exchange) {
     if (rc == 0 && server->hub != NULL) rc = server_metrics_hub(server, body);
     if (rc == 0 && server->notifier != NULL) rc = server_metrics_notify(server, body);
     if (rc == 0 && server->deadletter != NULL) rc = server_metrics_dlq(server, body);
+    if (rc == 0 && server->timers != NULL) timers_write_metrics(server->timers, body);
     if (rc != 0) {
         response_problem(response, 503, "Out of memory.", NULL, 0);
         return EXCHANGE_DONE;
@@ -391,6 +394,10 @@ static void server_on_http_closed(struct http_server *http) {
     if (server->hub_timer_started) uv_close((uv_handle_t *)&server->hub_timer, NULL);
     if (server->checkpoint_timer_started) {
         uv_close((uv_handle_t *)&server->checkpoint_timer, NULL);
+    }
+    if (server->timers != NULL) {
+        timers_close(server->timers);
+        server->timers = NULL;
     }
     LOG_INFO("server", "stopped", "requests=%llu",
              (unsigned long long)http->stats.requests_total);
@@ -566,11 +573,28 @@ static void server_on_applied(void *arg, int64_t applied_end) {
     int rc = hub_advance(server->hub, applied_end, uv_now(server->loop));
     if (rc != 0) LOG_WARN("server", "realtime fan-out failed", "error=%s", err_name(rc));
     if (server->notifier != NULL) notifier_advance(server->notifier, applied_end);
+    timers_applied(server->timers, applied_end);
 }
 
 static void server_on_hub_timer(uv_timer_t *timer) {
     struct server *server = timer->data;
     hub_tick(server->hub, uv_now(server->loop));
+}
+
+/* Reminders and spawns: every pending timer of the projection goes on the
+ * wheel; timers_applied (server_on_applied) keeps it in step afterwards. */
+static int server_open_timers(struct server *server) {
+    struct timers_options options = {
+        .loop = server->loop,
+        .service = server->service,
+        .db = server->db,
+        .clock = clock_system(),
+        .grace_ms = server->config->reminders_grace_ms,
+        .applied_offset = projection_offset(server->projection),
+    };
+    int rc = timers_open(&server->timers, &options);
+    if (rc != 0) LOG_ERROR("server", "cannot start the reminder scheduler", "error=%s", err_name(rc));
+    return rc;
 }
 
 /* The hub starts where the projection is: sockets opened from now on get
@@ -597,7 +621,7 @@ static int server_open_hub(struct server *server) {
     server->hub_timer_started = 1;
     uv_timer_start(&server->hub_timer, server_on_hub_timer, 1000, 1000);
     uv_unref((uv_handle_t *)&server->hub_timer);
-    return 0;
+    return server_open_timers(server);
 }
 
 /* The "dlq" topic, notify.db and the dead-letter queue (which copies into
@@ -624,24 +648,6 @@ static int server_open_deadletter(struct server *server) {
         return rc;
     }
     server->api.deadletter = server->deadletter;
-    return 0;
-}
-
-/* The VAPID key pair of Web Push: <data_dir>/vapid-private.pem, created
- * (mode 0600) on the first start. An unreadable or foreign key stops the
- * start-up: push subscriptions are bound to this key. */
-static int server_open_vapid(struct server *server) {
-    char path[4200];
-    char error[512] = "";
-    snprintf(path, sizeof path, "%s/vapid-private.pem", server->config->data_dir);
-    int rc = webpush_vapid_load_or_create(path, &server->vapid, error, sizeof error);
-    if (rc != 0) {
-        char quoted[600];
-        LOG_ERROR("server", "cannot load the VAPID key", "error=%s detail=%s", err_name(rc),
-                  logger_quote(error, quoted, sizeof quoted));
-        return rc;
-    }
-    server->api.vapid = &server->vapid;
     return 0;
 }
 
@@ -704,6 +710,24 @@ static int server_open_notifier(struct server *server) {
                   logger_quote(error, quoted, sizeof quoted));
     }
     return rc;
+}
+
+/* The VAPID key pair of Web Push: <data_dir>/vapid-private.pem, created
+ * (mode 0600) on the first start. An unreadable or foreign key stops the
+ * start-up: push subscriptions are bound to this key. */
+static int server_open_vapid(struct server *server) {
+    char path[4200];
+    char error[512] = "";
+    snprintf(path, sizeof path, "%s/vapid-private.pem", server->config->data_dir);
+    int rc = webpush_vapid_load_or_create(path, &server->vapid, error, sizeof error);
+    if (rc != 0) {
+        char quoted[600];
+        LOG_ERROR("server", "cannot load the VAPID key", "error=%s detail=%s", err_name(rc),
+                  logger_quote(error, quoted, sizeof quoted));
+        return rc;
+    }
+    server->api.vapid = &server->vapid;
+    return 0;
 }
 
 /* The database, the projection (caught up with the log before anything is
@@ -893,6 +917,11 @@ done:
     if (rc != 0) uv_run(server->loop, UV_RUN_NOWAIT); /* let failed handles close */
     if (server->evlog != NULL) {
         uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
+    }
+    if (server->timers != NULL) {
+        timers_close(server->timers);
+        server->timers = NULL;
+        uv_run(server->loop, UV_RUN_NOWAIT); /* its uv_timer closes */
     }
     if (server->notifier != NULL) {
         notifier_close(server->notifier);

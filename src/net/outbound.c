@@ -261,9 +261,9 @@ static int outbound_send(struct outbound *connection, const char *data, size_t l
 }
 
 static void outbound_fail_write(struct outbound *connection, int rc) {
-    outbound_teardown(connection, rc == ERR_NOMEM ? ERR_NOMEM : rc == ERR_LIMIT ? ERR_LIMIT : ERR_IO,
-                      "write to %s:%u failed: %s", connection->host, connection->port,
-                      err_str(rc));
+    int status = rc == ERR_NOMEM || rc == ERR_LIMIT ? rc : ERR_IO;
+    outbound_teardown(connection, status, "write to %s:%u failed: %s", connection->host,
+                      connection->port, err_str(rc));
 }
 
 /* The connection became ready: what was written early goes out first. */
@@ -469,7 +469,11 @@ static void outbound_try_next_address(struct outbound *connection) {
         if (address->ai_family != AF_INET && address->ai_family != AF_INET6) continue;
         uv_ip_name(address->ai_addr, connection->address_text, sizeof connection->address_text);
         int rc = uv_tcp_init(connection->loop, &connection->tcp);
-        if (rc != 0) break;
+        if (rc != 0) {
+            snprintf(connection->error, sizeof connection->error, "socket for %s: %s",
+                     connection->address_text, uv_strerror(rc));
+            break;
+        }
         connection->tcp.data = connection;
         connection->tcp_initialized = 1;
         connection->handles_open++;

@@ -12,6 +12,9 @@
  * which the caller may free its state; the struct outbound itself is freed
  * by this module after on_close returns.
  *
+ * The process must ignore SIGPIPE (server.c does), as for every libuv socket:
+ * a write to a connection the peer has closed is then an error, not a signal.
+ *
  * A deadline covers the whole connection (connect, TLS, protocol): past it the
  * connection closes with ERR_TIMEOUT. Nothing here grows without bound: the
  * write queue and the read buffer have ceilings (OUTBOUND_*_MAX), past which
@@ -71,14 +74,20 @@ int outbound_connect(struct uv_loop_s *loop, struct outbound_trust *trust, const
                      uint16_t port, unsigned flags, int64_t deadline_ms,
                      const struct outbound_ops *ops, void *arg, struct outbound **out);
 
-/* Queues plaintext (encrypted when TLS is on). 0, ERR_LIMIT, ERR_CLOSED. */
+/* Queues plaintext (encrypted when TLS is on). Bytes written before the
+ * connection is ready (before on_open, or during a STARTTLS handshake) wait and
+ * go out first once it is; a connection that fails before then sends none of
+ * them. ERR_LIMIT also ends the connection (on_close with ERR_LIMIT follows).
+ * 0, ERR_LIMIT, ERR_NOMEM, ERR_CLOSED (after outbound_close or the end). */
 int outbound_write(struct outbound *connection, const char *data, size_t length);
 
 /* Upgrades the plaintext connection to TLS for `host` (STARTTLS); on_tls
  * fires when done. Bytes read before the call are not replayed into TLS. */
 int outbound_start_tls(struct outbound *connection);
 
-/* Closes after queued bytes are written (TLS close_notify first). */
+/* Closes after queued bytes are written (TLS close_notify first); on_close
+ * follows with status 0, never inside this call. Later input is discarded.
+ * Before the connection is ready it simply abandons the attempt. Idempotent. */
 void outbound_close(struct outbound *connection);
 
 #endif

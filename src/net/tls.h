@@ -67,8 +67,10 @@ int tls_client_config_init(struct tls_client_config *config, const char *ca_file
                            size_t error_size);
 void tls_client_config_free(struct tls_client_config *config);
 
-/* A client session for `host_name`, which is sent as SNI and must match the server certificate. The handshake runs inside
- * tls_session_read(), as for servers; the first call sends the ClientHello. */
+/* A client session for `host_name`, which is sent as SNI and must match the
+ * server certificate (a DNS name, or an IP address in the subjectAltName). The
+ * handshake runs inside tls_session_read(), as for servers; the first call
+ * sends the ClientHello. */
 int tls_client_session_init(struct tls_session *session, struct tls_client_config *config,
                             const char *host_name);
 

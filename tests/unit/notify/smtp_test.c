@@ -255,6 +255,23 @@ TEST(smtp_starttls_required_but_not_offered_never_sends_password) {
     EXPECT(strstr(outcome.error, "STARTTLS") != NULL);
 }
 
+TEST(smtp_auth_offered_only_before_tls_is_not_used) {
+    /* Proves only the capabilities announced inside TLS count (RFC 3207 4.2): AUTH
+     * offered before STARTTLS but not after fails permanently, credentials unsent. */
+    struct fake_relay relay = {
+        .ehlo_plain = "250-fake.test\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n",
+        .ehlo_tls = "250-fake.test\r\n250 8BITMIME\r\n"};
+    struct outcome outcome = {0};
+    EXPECT_EQ_INT(run_send(&relay, &outcome, &default_message, NULL), 0);
+    bool upgraded = has(&relay.transcript, "C:STARTTLS\nTC:EHLO client.test\n");
+    bool leaked = has(&relay.transcript, "AUTH") || has(&relay.transcript, "MAIL");
+    relay_free(&relay);
+    EXPECT(upgraded);
+    EXPECT(!leaked);
+    EXPECT_EQ_INT(outcome.status, ERR_UNSUPPORTED);
+    EXPECT(outcome.permanent);
+}
+
 static void tweak_plaintext(struct smtp_relay *relay) {
     relay->starttls = false;
 }

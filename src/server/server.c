@@ -914,20 +914,21 @@ done:
     if (rc != 0 && server->checkpoint_timer_started) {
         uv_close((uv_handle_t *)&server->checkpoint_timer, NULL);
     }
-    if (rc != 0) uv_run(server->loop, UV_RUN_NOWAIT); /* let failed handles close */
-    if (server->evlog != NULL) {
-        uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
-    }
+    /* A start that failed after the scheduler or the notifier opened: their
+     * uv_timers would keep the loop below running for ever. */
     if (server->timers != NULL) {
         timers_close(server->timers);
         server->timers = NULL;
-        uv_run(server->loop, UV_RUN_NOWAIT); /* its uv_timer closes */
     }
     if (server->notifier != NULL) {
         notifier_close(server->notifier);
         server->notifier = NULL;
-        uv_run(server->loop, UV_RUN_NOWAIT); /* its uv_timer closes */
     }
+    if (rc != 0) uv_run(server->loop, UV_RUN_NOWAIT); /* let failed handles close */
+    if (server->evlog != NULL) {
+        uv_run(server->loop, UV_RUN_DEFAULT); /* commits still on the pool finish first */
+    }
+    uv_run(server->loop, UV_RUN_NOWAIT); /* the scheduler's and notifier's timers close */
     outbound_trust_close(server->trust);
     if (server->hub != NULL) hub_close(server->hub);
     deadletter_close(server->deadletter); /* after the loop: no dlq append is in flight */

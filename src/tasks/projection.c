@@ -733,7 +733,10 @@ static int projection_apply_task(struct projection *projection, struct projectio
 done:
     task_free(&state);
     task_free(&stored.task);
-    if (rc == 0 && event->envelope.idempotency_key[0] != '\0') {
+    /* A spawn appended with a completion shares its request: the response
+     * stored for the key is the completed task, not the new occurrence. */
+    if (rc == 0 && event->envelope.idempotency_key[0] != '\0' &&
+        strcmp(type, "recurrence.spawned") != 0) {
         bool deleted = strcmp(type, "task.deleted") == 0;
         bool created = strcmp(type, "task.created") == 0 || strcmp(type, "recurrence.spawned") == 0;
         event->status = created ? 201 : deleted ? 204 : 200;

@@ -637,6 +637,10 @@ answer:
     pending_finish(pending, result);
 }
 
+static int service_spawn_with_completion(struct service *service, struct pending *pending,
+                                         struct batch *batch, const struct task *before,
+                                         const struct task *after, int64_t now_ns);
+
 /* Patch, complete, uncomplete and delete share this: load, If-Match,
  * change, events, append. */
 static void service_task_change(struct service *service, const struct command *command,
@@ -697,6 +701,8 @@ static void service_task_change(struct service *service, const struct command *c
         yyjson_mut_doc_free(doc);
     } else {
         rc = service_change_events(batch, &before, &after, now_ns);
+        if (rc == 0) rc = service_spawn_with_completion(service, pending, batch, &before, &after,
+                                                        now_ns);
     }
     if (rc == 0) rc = service_result_task(pending, deleted ? 204 : 200, deleted ? &before : &after);
     if (rc != 0) {
@@ -850,6 +856,54 @@ static int service_task_spawn(struct service *service, const struct command *com
         service_submit(service, batch, pending, child, false);
         *submitted = true;
     }
+    return rc;
+}
+
+/* Completing a recurring task (modes due and completion) spawns its next
+ * occurrence in the same append as task.completed, so the occurrence is
+ * durable and applied when the completion is answered - one group commit
+ * instead of two. The spawn timer the projection writes for the
+ * completion stays the backstop: if a crash keeps recurrence.spawned out
+ * of the log (a torn tail), the timer fires after the restart; if both
+ * are in, the timer row is marked fired with the spawn. The in-flight key
+ * "spawn:<task>" is held until both are applied, so the timer, a second
+ * completion or a retry finds the spawn either in flight or in SQLite. */
+static int service_spawn_with_completion(struct service *service, struct pending *pending,
+                                         struct batch *batch, const struct task *before,
+                                         const struct task *after, int64_t now_ns) {
+    if (before->completed || !after->completed || !after->has_recurrence ||
+        after->recurrence_from == TASK_RECURRENCE_FROM_SCHEDULE) {
+        return 0;
+    }
+    if (batch->count + 1 > SERVICE_COMMAND_EVENTS_MAX || pending->timer_key != NULL) return 0;
+    char key[UUID_STRING_BYTES + 8];
+    snprintf(key, sizeof key, "spawn:%s", after->id);
+    int rc = service_timer_claim(service, pending, key);
+    if (rc != 0) return rc == 1 ? 0 : rc; /* a spawn in flight: it is the one */
+    int has_next = service_has_next(service, after->id);
+    if (has_next != 0) return has_next < 0 ? has_next : 0;
+    struct series_next next;
+    rc = series_next(after, now_ns, &next);
+    if (rc != 0) return rc == ERR_NOMEM ? rc : 0; /* the timer will say why (422) */
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    if (doc == NULL) return ERR_NOMEM;
+    if (next.end != SERIES_CONTINUES) {
+        yyjson_mut_val *data = yyjson_mut_obj(doc);
+        yyjson_mut_obj_add_str(doc, data, "reason", series_end_name(next.end));
+        yyjson_mut_obj_add_int(doc, data, "index", after->occurrence_index);
+        rc = data != NULL ? batch_add(batch, "recurrence.ended", after->id, doc, data, now_ns)
+                          : ERR_NOMEM;
+        yyjson_mut_doc_free(doc);
+        return rc;
+    }
+    struct task child;
+    memset(&child, 0, sizeof child);
+    rc = service_make_child(service, after, &next, now_ns, &child);
+    yyjson_mut_val *data = rc == 0 ? task_to_json(&child, doc) : NULL;
+    if (rc == 0 && data == NULL) rc = ERR_NOMEM;
+    if (rc == 0) rc = batch_add(batch, "recurrence.spawned", child.id, doc, data, now_ns);
+    yyjson_mut_doc_free(doc);
+    task_free(&child);
     return rc;
 }
 

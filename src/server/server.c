@@ -25,6 +25,7 @@
 #include "../notify/webpush.h"
 #include "../realtime/hub.h"
 #include "../reminders/timers.h"
+#include "../tasks/timezone.h"
 #include "../store/db.h"
 #include "../tasks/projection.h"
 #include "../tasks/query.h"
@@ -902,6 +903,7 @@ int server_run(const struct config *config) {
     server->signal_interrupt.data = server;
     uv_signal_start(&server->signal_term, server_on_signal, SIGTERM);
     uv_signal_start(&server->signal_interrupt, server_on_signal, SIGINT);
+    timezone_source_log(); /* system zoneinfo or the embedded tzdata */
     LOG_INFO("server", "ready", "version=%s data_dir=%s pid=%d", DOCKET_VERSION,
              logger_quote(config->data_dir, quoted, sizeof quoted), (int)getpid());
     notify_send("READY=1\nSTATUS=serving");

@@ -118,7 +118,10 @@ static uint64_t walk_period_mask(const struct walk *walk, int64_t period) {
     return mask;
 }
 
-/* Local day of `position` in `period`, or -1 past OCCURRENCE_LAST_DAY. */
+/* walk_day's "no such day": days before 1970 are negative, so -1 cannot say it. */
+#define WALK_NO_DAY INT64_MIN
+
+/* Local day of `position` in `period`, or WALK_NO_DAY past OCCURRENCE_LAST_DAY. */
 static int64_t walk_day(const struct walk *walk, int64_t period, int position) {
     int64_t day;
     if (walk->kind == RRULE_FREQ_DAILY) {
@@ -128,10 +131,10 @@ static int64_t walk_day(const struct walk *walk, int64_t period, int position) {
     } else {
         int64_t month_index = walk->base + period * walk->step;
         if (month_index / 12 > 9999)
-            return -1;
+            return WALK_NO_DAY;
         day = zoneinfo_days_from_civil(month_index / 12, (int)(month_index % 12) + 1, position);
     }
-    return day > OCCURRENCE_LAST_DAY ? -1 : day;
+    return day > OCCURRENCE_LAST_DAY ? WALK_NO_DAY : day;
 }
 
 /* Yields the next candidate day (and through walk->index - 1 its index).
@@ -140,14 +143,14 @@ static int walk_next(struct walk *walk, int64_t *day) {
     for (int empty = 0; empty <= OCCURRENCE_EMPTY_PERIODS_MAX; empty++) {
         /* Position 0 of a month is the day before its first, still in range
          * for every month up to 9999-12. */
-        if (walk_day(walk, walk->period, 0) < 0)
+        if (walk_day(walk, walk->period, 0) == WALK_NO_DAY)
             return ERR_NOTFOUND;
         uint64_t left =
             walk_period_mask(walk, walk->period) & ~((UINT64_C(1) << walk->position) - 1);
         if (left != 0) {
             int position = __builtin_ctzll(left);
             *day = walk_day(walk, walk->period, position);
-            if (*day < 0)
+            if (*day == WALK_NO_DAY)
                 return ERR_NOTFOUND;
             walk->position = position + 1;
             walk->index++;

@@ -188,6 +188,29 @@ TEST(occurrence_month_ends_and_leap_years) {
     EXPECT_EQ_INT(by_day_result, 0);
 }
 
+/* Series whose first period reaches back before 1970 (negative day
+ * numbers): the first week of 1970 starts on Monday 1969-12-29, a monthly
+ * series from December 1969 starts in it. Found by the rrule fuzzer:
+ * walk_day() once used -1, a valid day (1969-12-31), as "no such day". */
+TEST(occurrence_series_before_1970) {
+    struct zoneinfo zone;
+    EXPECT_EQ_INT(seed_parse("etc_utc", &zone), 0);
+    const int64_t weekly[] = {utc(1970, 1, 1, 9, 0), utc(1970, 1, 8, 9, 0)};
+    const int64_t monthly[] = {utc(1969, 12, 15, 9, 0), utc(1970, 1, 15, 9, 0),
+                               utc(1970, 2, 15, 9, 0)};
+    const int64_t daily[] = {utc(1969, 12, 30, 9, 0), utc(1969, 12, 31, 9, 0),
+                             utc(1970, 1, 1, 9, 0)};
+    int weekly_result =
+        series_check(&zone, "FREQ=WEEKLY;BYDAY=TH", civil(1970, 1, 1, 9, 0), weekly, 2, 0);
+    int monthly_result =
+        series_check(&zone, "FREQ=MONTHLY", civil(1969, 12, 15, 9, 0), monthly, 3, 0);
+    int daily_result = series_check(&zone, "FREQ=DAILY", civil(1969, 12, 30, 9, 0), daily, 3, 0);
+    zoneinfo_free(&zone);
+    EXPECT_EQ_INT(weekly_result, 0);
+    EXPECT_EQ_INT(monthly_result, 0);
+    EXPECT_EQ_INT(daily_result, 0);
+}
+
 /* COUNT counts DTSTART as the first; UNTIL is inclusive to the second; a
  * BYDAY that DTSTART does not match starts at the next matching day; a
  * rule that can never match ends instead of looping. */

@@ -248,7 +248,9 @@ TEST(notify_push_payload_stays_under_the_record_limit) {
     buf_init(&out, 1 << 20);
     EXPECT_EQ_INT(notify_render_push(&reminder, &out), 0);
     EXPECT(out.length <= NOTIFY_PUSH_PAYLOAD_BYTES_MAX);
-    EXPECT(yyjson_read(out.data, out.length, 0) != NULL); /* still valid JSON (UTF-8 intact) */
+    yyjson_doc *parsed = yyjson_read(out.data, out.length, 0);
+    EXPECT(parsed != NULL); /* still valid JSON (UTF-8 intact) */
+    yyjson_doc_free(parsed);
     notify_reminder_free(&reminder);
     buf_free(&out);
     buf_free(&event);

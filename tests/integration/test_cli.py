@@ -22,7 +22,10 @@ SETTINGS = ["listen", "data_dir", "log_level", "tls_cert", "tls_key", "max_conne
             "audit.retention_days", "ws.allowed_origins", "ws.max_connections",
             "ws.max_connections_per_user", "ws.max_message_bytes", "ws.messages_per_second",
             "ws.ping_interval_ms", "ws.pong_timeout_ms", "ws.send_queue_bytes",
-            "ws.stall_timeout_ms"]
+            "ws.stall_timeout_ms", "reminders.grace_ms", "notify.timeout_ms",
+            "notify.retry_delays_ms", "notify.max_inflight", "notify.ca_file", "notify.allow_http",
+            "smtp.host", "smtp.port", "smtp.starttls", "smtp.username", "smtp.password_file",
+            "smtp.from", "push.subject"]
 FLAGS = ["--config", "--listen", "--data-dir", "--log-level", "--tls-cert", "--tls-key",
          "--max-connections", "--http-max-body-bytes", "--http-header-timeout-ms",
          "--http-body-timeout-ms", "--http-idle-timeout-ms", "--evlog-segment-bytes",
@@ -165,6 +168,11 @@ def test_defaults():
         "ws.max_connections_per_user": 64, "ws.max_message_bytes": 65536,
         "ws.messages_per_second": 50, "ws.ping_interval_ms": 30000, "ws.pong_timeout_ms": 15000,
         "ws.send_queue_bytes": 262144, "ws.stall_timeout_ms": 60000,
+        "reminders.grace_ms": 3600000, "notify.timeout_ms": 10000,
+        "notify.retry_delays_ms": "1000,5000,25000", "notify.max_inflight": 256,
+        "notify.ca_file": "", "notify.allow_http": 0, "smtp.host": "", "smtp.port": 587,
+        "smtp.starttls": 1, "smtp.username": "", "smtp.password_file": "",
+        "smtp.from": "docket@localhost", "push.subject": "mailto:docket@localhost",
     }
 
 

@@ -800,6 +800,31 @@ static int service_make_child(struct service *service, const struct task *parent
     return 0;
 }
 
+/* Adds the event that follows `parent` in its series: recurrence.ended
+ * when `next` says the series is over, else recurrence.spawned with the
+ * new occurrence, left in `child` (the caller frees it; empty when ended). */
+static int service_series_event(struct service *service, struct batch *batch,
+                                const struct task *parent, const struct series_next *next,
+                                int64_t now_ns, struct task *child) {
+    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+    if (doc == NULL) return ERR_NOMEM;
+    int rc;
+    if (next->end != SERIES_CONTINUES) {
+        yyjson_mut_val *data = yyjson_mut_obj(doc);
+        yyjson_mut_obj_add_str(doc, data, "reason", series_end_name(next->end));
+        yyjson_mut_obj_add_int(doc, data, "index", parent->occurrence_index);
+        rc = data != NULL ? batch_add(batch, "recurrence.ended", parent->id, doc, data, now_ns)
+                          : ERR_NOMEM;
+    } else {
+        rc = service_make_child(service, parent, next, now_ns, child);
+        yyjson_mut_val *data = rc == 0 ? task_to_json(child, doc) : NULL;
+        if (rc == 0 && data == NULL) rc = ERR_NOMEM;
+        if (rc == 0) rc = batch_add(batch, "recurrence.spawned", child->id, doc, data, now_ns);
+    }
+    yyjson_mut_doc_free(doc);
+    return rc;
+}
+
 /* COMMAND_TASK_SPAWN: recurrence.spawned (the next occurrence) or
  * recurrence.ended, at most once per task: tasks.next_id in SQLite, and the
  * timer key while the event is in flight. A task already spawned from, or
@@ -831,29 +856,11 @@ static int service_task_spawn(struct service *service, const struct command *com
         result_fail(result, rc == ERR_NOMEM ? 503 : 422, "The recurrence cannot be computed.");
         return 0;
     }
-    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
-    if (doc == NULL) return ERR_NOMEM;
-    if (next.end != SERIES_CONTINUES) {
-        yyjson_mut_val *data = yyjson_mut_obj(doc);
-        yyjson_mut_obj_add_str(doc, data, "reason", series_end_name(next.end));
-        yyjson_mut_obj_add_int(doc, data, "index", parent->occurrence_index);
-        rc = batch_add(batch, "recurrence.ended", parent->id, doc, data, now_ns);
-        yyjson_mut_doc_free(doc);
-        if (rc == 0) rc = service_result_task(pending, 200, parent);
-        if (rc == 0) {
-            service_submit(service, batch, pending, NULL, false);
-            *submitted = true;
-        }
-        return rc;
-    }
-    rc = service_make_child(service, parent, &next, now_ns, child);
-    yyjson_mut_val *data = rc == 0 ? task_to_json(child, doc) : NULL;
-    if (rc == 0 && data == NULL) rc = ERR_NOMEM;
-    if (rc == 0) rc = batch_add(batch, "recurrence.spawned", child->id, doc, data, now_ns);
-    yyjson_mut_doc_free(doc);
-    if (rc == 0) rc = service_result_task(pending, 201, child);
+    rc = service_series_event(service, batch, parent, &next, now_ns, child);
+    bool ended = next.end != SERIES_CONTINUES;
+    if (rc == 0) rc = service_result_task(pending, ended ? 200 : 201, ended ? parent : child);
     if (rc == 0) {
-        service_submit(service, batch, pending, child, false);
+        service_submit(service, batch, pending, ended ? NULL : child, false);
         *submitted = true;
     }
     return rc;
@@ -885,24 +892,9 @@ static int service_spawn_with_completion(struct service *service, struct pending
     struct series_next next;
     rc = series_next(after, now_ns, &next);
     if (rc != 0) return rc == ERR_NOMEM ? rc : 0; /* the timer will say why (422) */
-    yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
-    if (doc == NULL) return ERR_NOMEM;
-    if (next.end != SERIES_CONTINUES) {
-        yyjson_mut_val *data = yyjson_mut_obj(doc);
-        yyjson_mut_obj_add_str(doc, data, "reason", series_end_name(next.end));
-        yyjson_mut_obj_add_int(doc, data, "index", after->occurrence_index);
-        rc = data != NULL ? batch_add(batch, "recurrence.ended", after->id, doc, data, now_ns)
-                          : ERR_NOMEM;
-        yyjson_mut_doc_free(doc);
-        return rc;
-    }
     struct task child;
     memset(&child, 0, sizeof child);
-    rc = service_make_child(service, after, &next, now_ns, &child);
-    yyjson_mut_val *data = rc == 0 ? task_to_json(&child, doc) : NULL;
-    if (rc == 0 && data == NULL) rc = ERR_NOMEM;
-    if (rc == 0) rc = batch_add(batch, "recurrence.spawned", child.id, doc, data, now_ns);
-    yyjson_mut_doc_free(doc);
+    rc = service_series_event(service, batch, after, &next, now_ns, &child);
     task_free(&child);
     return rc;
 }

@@ -603,6 +603,29 @@ static int projection_timers(struct projection *projection, struct projection_ev
     return rc;
 }
 
+/* The series went on from `task_id` (next_id = the successor, or "end"):
+ * its pending spawn timer is finished with `state` (fired or done). */
+static int projection_series_next(struct projection *projection, const char *task_id,
+                                  const char *next_id, int state, int64_t rev) {
+    sqlite3_stmt *stmt = db_statement(
+        projection->db, "UPDATE tasks SET next_id = ?2 WHERE id = ?1 AND next_id IS NULL");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, task_id);
+    projection_bind_text(stmt, 2, next_id);
+    int rc = projection_run(projection, stmt, "next id");
+    if (rc != 0)
+        return rc;
+    stmt = db_statement(projection->db, "UPDATE reminders SET state = ?3, rev = ?2"
+                                        " WHERE task_id = ?1 AND kind = 1 AND state = 0");
+    if (stmt == NULL)
+        return ERR_IO;
+    projection_bind_text(stmt, 1, task_id);
+    sqlite3_bind_int64(stmt, 2, rev);
+    sqlite3_bind_int(stmt, 3, state);
+    return projection_run(projection, stmt, "spawn timer done");
+}
+
 /* recurrence.spawned: the parent now has its successor, and its spawn timer
  * is done. Only the first successor counts (the command layer never spawns
  * twice; a replay finds next_id set). */
@@ -610,22 +633,8 @@ static int projection_spawned(struct projection *projection, struct projection_e
                               const struct task *child) {
     if (child->parent_id[0] == '\0')
         return 0;
-    sqlite3_stmt *stmt = db_statement(
-        projection->db, "UPDATE tasks SET next_id = ?2 WHERE id = ?1 AND next_id IS NULL");
-    if (stmt == NULL)
-        return ERR_IO;
-    projection_bind_text(stmt, 1, child->parent_id);
-    projection_bind_text(stmt, 2, child->id);
-    int rc = projection_run(projection, stmt, "next id");
-    if (rc != 0)
-        return rc;
-    stmt = db_statement(projection->db, "UPDATE reminders SET state = 1, rev = ?2"
-                                        " WHERE task_id = ?1 AND kind = 1 AND state = 0");
-    if (stmt == NULL)
-        return ERR_IO;
-    projection_bind_text(stmt, 1, child->parent_id);
-    sqlite3_bind_int64(stmt, 2, event->record->offset);
-    return projection_run(projection, stmt, "spawn done");
+    return projection_series_next(projection, child->parent_id, child->id,
+                                  PROJECTION_TIMER_FIRED, event->record->offset);
 }
 
 /* recurrence.ended (subject: the last task of the series), reminder.triggered
@@ -635,23 +644,8 @@ static int projection_apply_timer_event(struct projection *projection,
     const char *type = event->envelope.type;
     const char *task_id = event->envelope.subject;
     int64_t rev = event->record->offset;
-    if (strcmp(type, "recurrence.ended") == 0) {
-        sqlite3_stmt *stmt = db_statement(
-            projection->db, "UPDATE tasks SET next_id = 'end' WHERE id = ?1 AND next_id IS NULL");
-        if (stmt == NULL)
-            return ERR_IO;
-        projection_bind_text(stmt, 1, task_id);
-        int rc = projection_run(projection, stmt, "series end");
-        if (rc != 0)
-            return rc;
-        stmt = db_statement(projection->db, "UPDATE reminders SET state = 4, rev = ?2"
-                                            " WHERE task_id = ?1 AND kind = 1 AND state = 0");
-        if (stmt == NULL)
-            return ERR_IO;
-        projection_bind_text(stmt, 1, task_id);
-        sqlite3_bind_int64(stmt, 2, rev);
-        return projection_run(projection, stmt, "series end timers");
-    }
+    if (strcmp(type, "recurrence.ended") == 0)
+        return projection_series_next(projection, task_id, "end", PROJECTION_TIMER_DONE, rev);
     yyjson_val *key = yyjson_obj_get(event->data, "key");
     const char *text = yyjson_get_str(key);
     const char *at = text != NULL ? strchr(text, '@') : NULL;
